@@ -1,0 +1,286 @@
+//! Kong entity schemas in the shape `GET /schemas/{entity}` returns them.
+//!
+//! The built-in snapshot (`schemas/*.json`, taken from Kong 3.9's
+//! `kong/db/schema/entities/*.lua`) is used offline by carl and served by kong-sim, so
+//! both sides read defaults from one place. A live Kong's `/schemas` answer parses into
+//! the same [`Schema`].
+
+use std::sync::LazyLock;
+
+use serde_json::Value;
+
+use crate::{Kind, Object};
+
+/// The JSON type of a schema field, as Kong names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Array,
+    Set,
+    Map,
+    Record,
+    Foreign,
+    Json,
+}
+
+impl FieldType {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "string" => Self::String,
+            "integer" => Self::Integer,
+            "number" => Self::Number,
+            "boolean" => Self::Boolean,
+            "array" => Self::Array,
+            "set" => Self::Set,
+            "map" => Self::Map,
+            "record" => Self::Record,
+            "foreign" => Self::Foreign,
+            "json" => Self::Json,
+            _ => return None,
+        })
+    }
+
+    /// The noun Kong uses in `expected a ...` messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "integer",
+            Self::Number => "number",
+            Self::Boolean => "boolean",
+            Self::Array => "array",
+            Self::Set => "set",
+            Self::Map => "map",
+            Self::Record => "record",
+            Self::Foreign => "foreign",
+            Self::Json => "json",
+        }
+    }
+}
+
+/// One field of a schema. `raw` keeps every attribute Kong sent, for what carl does
+/// not interpret yet.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub name: String,
+    pub ty: FieldType,
+    pub required: bool,
+    /// `Some(Value::Null)` when the schema says `default = null` explicitly.
+    pub default: Option<Value>,
+    pub auto: bool,
+    pub elements: Option<Box<Field>>,
+    pub fields: Vec<Field>,
+    pub raw: Value,
+}
+
+impl Field {
+    fn parse(name: &str, attrs: &Value) -> Result<Field, String> {
+        let ty = attrs
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(FieldType::parse)
+            .ok_or_else(|| format!("field '{name}' has no known type"))?;
+        let elements = match attrs.get("elements") {
+            Some(e) => Some(Box::new(Field::parse("", e)?)),
+            None => None,
+        };
+        let fields = match attrs.get("fields") {
+            Some(f) => parse_fields(f)?,
+            None => Vec::new(),
+        };
+        Ok(Field {
+            name: name.to_owned(),
+            ty,
+            required: attrs
+                .get("required")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            default: attrs.get("default").cloned(),
+            auto: attrs.get("auto").and_then(Value::as_bool).unwrap_or(false),
+            elements,
+            fields,
+            raw: attrs.clone(),
+        })
+    }
+
+    /// True for `set`-typed fields, which carl compares ignoring order and duplicates.
+    pub fn is_set(&self) -> bool {
+        self.ty == FieldType::Set
+    }
+
+    /// Allowed values (`one_of`), if the schema restricts them.
+    pub fn one_of(&self) -> Option<&Vec<Value>> {
+        self.raw.get("one_of").and_then(Value::as_array)
+    }
+
+    /// Inclusive numeric range (`between`), if any.
+    pub fn between(&self) -> Option<(i64, i64)> {
+        let b = self.raw.get("between")?.as_array()?;
+        Some((b.first()?.as_i64()?, b.get(1)?.as_i64()?))
+    }
+
+    /// Checks the JSON type of `value` (not null) and returns Kong's message on mismatch.
+    pub fn check_type(&self, value: &Value) -> Result<(), String> {
+        let ok = match self.ty {
+            FieldType::String => value.is_string(),
+            FieldType::Integer => value.as_i64().is_some() || value.as_u64().is_some(),
+            FieldType::Number => value.is_number(),
+            FieldType::Boolean => value.is_boolean(),
+            FieldType::Array | FieldType::Set => value.is_array(),
+            FieldType::Map | FieldType::Record | FieldType::Foreign => value.is_object(),
+            FieldType::Json => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected a{} {}",
+                if self.ty == FieldType::Integer || self.ty == FieldType::Array {
+                    "n"
+                } else {
+                    ""
+                },
+                self.ty.noun()
+            ))
+        }
+    }
+}
+
+fn parse_fields(list: &Value) -> Result<Vec<Field>, String> {
+    let list = list.as_array().ok_or("'fields' is not an array")?;
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        let obj = item.as_object().ok_or("a field entry is not an object")?;
+        for (name, attrs) in obj {
+            out.push(Field::parse(name, attrs)?);
+        }
+    }
+    Ok(out)
+}
+
+/// An entity schema: its fields in Kong's definition order.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub fields: Vec<Field>,
+    /// The schema exactly as Kong (or the snapshot) gave it.
+    pub raw: Value,
+}
+
+impl Schema {
+    /// Parses the body of `GET /schemas/{entity}`.
+    pub fn from_json(raw: Value) -> Result<Schema, String> {
+        let fields = parse_fields(raw.get("fields").ok_or("schema has no 'fields'")?)?;
+        Ok(Schema { fields, raw })
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Completes `obj` the way Kong completes an insert (go-kong's `fillConfigRecord`):
+    /// each absent field takes its default, or null; records present or required are
+    /// filled recursively. Auto fields (id, timestamps) are left out: Kong generates them.
+    pub fn fill_defaults(&self, obj: &mut Object) {
+        fill_record(&self.fields, obj);
+    }
+}
+
+fn fill_record(fields: &[Field], obj: &mut Object) {
+    for field in fields {
+        if field.auto {
+            continue;
+        }
+        let entry = obj.entry(field.name.clone()).or_insert(Value::Null);
+        if entry.is_null() {
+            if let Some(default) = &field.default {
+                *entry = default.clone();
+            } else if field.ty == FieldType::Record && field.required {
+                *entry = Value::Object(Object::new());
+            }
+        }
+        if field.ty == FieldType::Record
+            && let Value::Object(inner) = entry
+        {
+            fill_record(&field.fields, inner);
+        }
+    }
+}
+
+static SERVICES: LazyLock<Schema> =
+    LazyLock::new(|| load(include_str!("../schemas/services.json")));
+static ROUTES: LazyLock<Schema> = LazyLock::new(|| load(include_str!("../schemas/routes.json")));
+
+fn load(text: &str) -> Schema {
+    // The snapshot is part of the source tree; a unit test parses every file.
+    Schema::from_json(serde_json::from_str(text).expect("built-in schema is JSON"))
+        .expect("built-in schema is valid")
+}
+
+/// The built-in schema of `kind`.
+pub fn builtin(kind: Kind) -> &'static Schema {
+    match kind {
+        Kind::Service => &SERVICES,
+        Kind::Route => &ROUTES,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_builtin_schema_parses() {
+        for kind in Kind::ALL {
+            assert!(!builtin(*kind).fields.is_empty());
+        }
+    }
+
+    #[test]
+    fn service_defaults_match_kong() {
+        let mut svc = json!({"name": "s", "host": "example.test"})
+            .as_object()
+            .unwrap()
+            .clone();
+        Kind::Service.schema().fill_defaults(&mut svc);
+        assert_eq!(svc["port"], 80);
+        assert_eq!(svc["protocol"], "http");
+        assert_eq!(svc["retries"], 5);
+        assert_eq!(svc["connect_timeout"], 60000);
+        assert_eq!(svc["enabled"], true);
+        assert_eq!(svc["path"], Value::Null);
+        assert!(
+            !svc.contains_key("id"),
+            "auto fields are Kong's to generate"
+        );
+    }
+
+    #[test]
+    fn route_defaults_match_kong() {
+        let mut r = json!({"paths": ["/a"]}).as_object().unwrap().clone();
+        Kind::Route.schema().fill_defaults(&mut r);
+        assert_eq!(r["protocols"], json!(["http", "https"]));
+        assert_eq!(r["https_redirect_status_code"], 426);
+        assert_eq!(r["strip_path"], true);
+        assert_eq!(r["preserve_host"], false);
+        assert_eq!(r["path_handling"], "v0");
+        assert_eq!(r["regex_priority"], 0);
+        assert_eq!(r["hosts"], Value::Null);
+        assert!(Kind::Route.schema().field("protocols").unwrap().is_set());
+        assert!(!Kind::Route.schema().field("paths").unwrap().is_set());
+    }
+
+    #[test]
+    fn type_errors_use_kongs_words() {
+        let port = Kind::Service.schema().field("port").unwrap();
+        assert_eq!(
+            port.check_type(&json!("80")).unwrap_err(),
+            "expected an integer"
+        );
+        assert!(port.check_type(&json!(80)).is_ok());
+        let host = Kind::Service.schema().field("host").unwrap();
+        assert_eq!(host.check_type(&json!(1)).unwrap_err(), "expected a string");
+    }
+}
