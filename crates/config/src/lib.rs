@@ -1,1 +1,205 @@
+//! carl's desired-state files.
+//!
+//! Reads Kong's declarative format (`_format_version: "3.0"`), the format Kong DB-less
+//! mode and decK read, with `${VAR}` / `${VAR:-default}` interpolation, and turns it into
+//! a flat list of [`DesiredEntity`] values. Every error names `file:line:col` and what
+//! was expected; loading never touches the network.
+//!
+//! The pipeline is: [`node::parse`] (YAML → tree with locations) →
+//! [`load`] (format, nesting, interpolation, schema checks) → [`DesiredState`].
 
+mod interpolate;
+mod load;
+pub mod node;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use carl_model::{Kind, Object};
+
+pub use interpolate::interpolate;
+
+/// A place in a desired-state file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: Arc<str>,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// One problem in a desired-state file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Where the problem is; `None` only for errors about a whole file (unreadable).
+    pub location: Option<Location>,
+    /// The file, when there is no location.
+    pub file: Arc<str>,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(loc) => write!(f, "{loc}: {}", self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Every problem found in the desired-state files. Loading reports as many as it can
+/// find in one pass, so a user fixes them all at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct LoadError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A reference from one desired entity to another, as the file wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    Id(String),
+    Name(String),
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reference::Id(id) => write!(f, "id {id}"),
+            Reference::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// One entity the files ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredEntity {
+    pub kind: Kind,
+    /// The fields as written, after interpolation and shorthand expansion, without the
+    /// foreign keys (see `references`) and without defaults (the planner fills those
+    /// from the target Kong's schemas).
+    pub fields: Object,
+    /// Foreign keys by field name (`service` of a route).
+    pub references: BTreeMap<String, Reference>,
+    /// Where the entity starts.
+    pub location: Location,
+    /// Where each field's value is, for errors found later (planner, Kong).
+    pub field_locations: BTreeMap<String, Location>,
+}
+
+impl DesiredEntity {
+    /// The entity's name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.fields
+            .get(self.kind.endpoint_key())
+            .and_then(|v| v.as_str())
+    }
+
+    /// The location of `field`, or of the entity when the field has none.
+    pub fn location_of(&self, field: &str) -> &Location {
+        self.field_locations.get(field).unwrap_or(&self.location)
+    }
+}
+
+/// Everything the desired-state files describe.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DesiredState {
+    /// Entities in file order, parents before their nested children.
+    pub entities: Vec<DesiredEntity>,
+}
+
+/// Where interpolation takes variable values from.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Reads the process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Loads one desired-state document from text; `file` names it in errors.
+pub fn load_str(file: &str, text: &str, env: Env<'_>) -> Result<DesiredState, LoadError> {
+    let mut state = DesiredState::default();
+    let mut diagnostics = Vec::new();
+    load::load_document(Arc::from(file), text, env, &mut state, &mut diagnostics);
+    load::check_duplicates(&state, &mut diagnostics);
+    finish(state, diagnostics)
+}
+
+/// Loads and merges files and directories (`-f a.yaml -f dir/`). A directory
+/// contributes its `.yaml`, `.yml` and `.json` files, sorted by name.
+pub fn load_paths(paths: &[PathBuf], env: Env<'_>) -> Result<DesiredState, LoadError> {
+    let mut state = DesiredState::default();
+    let mut diagnostics = Vec::new();
+    for file in expand_paths(paths, &mut diagnostics) {
+        let name: Arc<str> = Arc::from(file.display().to_string());
+        match std::fs::read_to_string(&file) {
+            Ok(text) => load::load_document(name, &text, env, &mut state, &mut diagnostics),
+            Err(e) => diagnostics.push(Diagnostic {
+                location: None,
+                file: name,
+                message: format!("cannot read file: {e}"),
+            }),
+        }
+    }
+    load::check_duplicates(&state, &mut diagnostics);
+    finish(state, diagnostics)
+}
+
+fn finish(state: DesiredState, diagnostics: Vec<Diagnostic>) -> Result<DesiredState, LoadError> {
+    if diagnostics.is_empty() {
+        Ok(state)
+    } else {
+        Err(LoadError { diagnostics })
+    }
+}
+
+fn expand_paths(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            match std::fs::read_dir(path) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file() && is_state_file(p))
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                }
+                Err(e) => diagnostics.push(Diagnostic {
+                    location: None,
+                    file: Arc::from(path.display().to_string()),
+                    message: format!("cannot read directory: {e}"),
+                }),
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files
+}
+
+fn is_state_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}

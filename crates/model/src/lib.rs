@@ -7,6 +7,7 @@
 //! a newer Kong adds flow through untouched.
 
 pub mod schema;
+pub mod service_url;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

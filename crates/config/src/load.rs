@@ -1,0 +1,683 @@
+//! From a YAML tree to desired entities: the declarative format's structure, nesting,
+//! interpolation and schema checks, each error at its line and column.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use carl_model::{Field, FieldType, Kind, Object, Schema};
+use serde_json::{Number, Value};
+
+use crate::node::{Node, SNode};
+use crate::{DesiredEntity, DesiredState, Diagnostic, Env, Location, Reference};
+
+/// The `_format_version` carl reads.
+const FORMAT_VERSION: &str = "3.0";
+
+/// Top-level keys Kong's declarative format has that carl does not manage yet. Named so
+/// that a file using them is refused instead of half-applied.
+const NOT_YET: &[&str] = &[
+    "consumers",
+    "plugins",
+    "upstreams",
+    "targets",
+    "certificates",
+    "snis",
+    "ca_certificates",
+    "vaults",
+    "key_sets",
+    "keys",
+    "keyauth_credentials",
+    "basicauth_credentials",
+    "hmacauth_credentials",
+    "jwt_secrets",
+    "acls",
+    "oauth2_credentials",
+    "consumer_groups",
+];
+
+/// Keys of the format itself, allowed at the top level.
+const META_KEYS: &[&str] = &["_format_version", "_transform", "_comment", "_ignore"];
+
+struct Loader<'a> {
+    file: Arc<str>,
+    text: &'a str,
+    env: Env<'a>,
+    diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+pub(crate) fn load_document(
+    file: Arc<str>,
+    text: &str,
+    env: Env<'_>,
+    state: &mut DesiredState,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let root = match crate::node::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            let location = e.location().filter(|l| l.line() > 0).map(|l| Location {
+                file: file.clone(),
+                line: l.line(),
+                column: l.column(),
+            });
+            diagnostics.push(Diagnostic {
+                location,
+                file,
+                message: yaml_message(&e),
+            });
+            return;
+        }
+    };
+    let mut loader = Loader {
+        file,
+        text,
+        env,
+        diagnostics,
+    };
+    loader.document(&root, state);
+}
+
+/// serde-saphyr's message without its own location suffix and configuration hints:
+/// carl prints `file:line:col` itself.
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let mut msg = e.without_snippet().to_string();
+    if let Some(i) = msg.rfind(" at line ") {
+        msg.truncate(i);
+    }
+    if let Some(i) = msg.find(", set DuplicateKeyPolicy") {
+        msg.truncate(i);
+    }
+    msg.strip_prefix("error: ")
+        .map(str::to_owned)
+        .unwrap_or(msg)
+}
+
+impl Loader<'_> {
+    fn loc(&self, node: &SNode) -> Location {
+        Location {
+            file: self.file.clone(),
+            line: node.referenced.line(),
+            column: node.referenced.column(),
+        }
+    }
+
+    fn error(&mut self, node: &SNode, message: impl Into<String>) {
+        let location = Some(self.loc(node));
+        self.diagnostics.push(Diagnostic {
+            location,
+            file: self.file.clone(),
+            message: message.into(),
+        });
+    }
+
+    fn document(&mut self, root: &SNode, state: &mut DesiredState) {
+        let Node::Map(entries) = &root.value else {
+            if root.value == Node::Null {
+                self.diagnostics.push(Diagnostic {
+                    location: None,
+                    file: self.file.clone(),
+                    message:
+                        "the file is empty: expected a mapping with `_format_version: \"3.0\"`"
+                            .into(),
+                });
+            } else {
+                let found = root.value.type_name();
+                self.error(
+                    root,
+                    format!("expected a mapping at the top of the file, found {found}"),
+                );
+            }
+            return;
+        };
+        let mut version_seen = false;
+        for (key, value) in entries {
+            let Some(name) = self.key(key) else { continue };
+            match name {
+                "_format_version" => {
+                    version_seen = true;
+                    self.format_version(value);
+                }
+                "services" => {
+                    for item in self.list(value, "services") {
+                        self.service(item, state);
+                    }
+                }
+                "routes" => {
+                    for item in self.list(value, "routes") {
+                        self.route(item, None, state);
+                    }
+                }
+                "_info" => self.info(value),
+                "_workspace" => self.error(
+                    key,
+                    "`_workspace` is not supported yet: carl manages Kong's default workspace",
+                ),
+                other if META_KEYS.contains(&other) => {}
+                other if NOT_YET.contains(&other) => self.error(
+                    key,
+                    format!(
+                        "`{other}` are not supported by this version of carl yet (it manages services and routes); \
+                         remove them from this file to manage them another way"
+                    ),
+                ),
+                other => {
+                    let mut known: Vec<&str> = vec!["services", "routes", "_info"];
+                    known.extend(META_KEYS);
+                    known.extend(NOT_YET);
+                    let hint = suggestion(other, known.iter().copied());
+                    self.error(key, format!("unknown top-level key `{other}`{hint}"));
+                }
+            }
+        }
+        if !version_seen {
+            self.error(
+                root,
+                "missing `_format_version`: add `_format_version: \"3.0\"` at the top of the file",
+            );
+        }
+    }
+
+    fn format_version(&mut self, value: &SNode) {
+        match &value.value {
+            Node::Str(v) if v == FORMAT_VERSION => {}
+            Node::Str(v) if v == "1.1" || v == "2.1" => self.error(
+                value,
+                format!(
+                    "_format_version \"{v}\" is a Kong 2.x format: change it to \"3.0\" and prefix regex \
+                     route paths with `~` (Kong 3.x treats a path as a regex only when it starts with `~`)"
+                ),
+            ),
+            Node::Str(v) => self.error(value, format!("unsupported _format_version \"{v}\": expected \"3.0\"")),
+            Node::Float(_) => self.error(
+                value,
+                "_format_version must be a string: write \"3.0\" in quotes (unquoted 3.0 is a number)",
+            ),
+            other => {
+                let found = other.type_name();
+                self.error(value, format!("_format_version: expected the string \"3.0\", found {found}"))
+            }
+        }
+    }
+
+    fn info(&mut self, value: &SNode) {
+        let Node::Map(entries) = &value.value else {
+            let found = value.value.type_name();
+            self.error(value, format!("_info: expected a mapping, found {found}"));
+            return;
+        };
+        for (key, v) in entries {
+            match self.key(key) {
+                Some("select_tags") => self.error(
+                    key,
+                    "`_info.select_tags` is not supported by this version of carl yet: without it, \
+                     the file describes the whole gateway",
+                ),
+                Some("defaults") => self.error(
+                    key,
+                    "`_info.defaults` is not supported by this version of carl yet",
+                ),
+                Some(other) => {
+                    let hint = suggestion(other, ["select_tags", "defaults"].into_iter());
+                    self.error(key, format!("unknown key `_info.{other}`{hint}"));
+                }
+                None => {}
+            }
+            let _ = v;
+        }
+    }
+
+    /// A mapping key as a string; other key types are errors.
+    fn key<'n>(&mut self, key: &'n SNode) -> Option<&'n str> {
+        match &key.value {
+            Node::Str(s) => Some(s),
+            other => {
+                let found = other.type_name();
+                self.error(key, format!("expected a field name, found {found}"));
+                None
+            }
+        }
+    }
+
+    fn list<'n>(&mut self, value: &'n SNode, what: &str) -> &'n [SNode] {
+        match &value.value {
+            Node::Seq(items) => items,
+            Node::Null => &[],
+            other => {
+                let found = other.type_name();
+                self.error(value, format!("`{what}`: expected a list, found {found}"));
+                &[]
+            }
+        }
+    }
+
+    fn service(&mut self, node: &SNode, state: &mut DesiredState) {
+        let Some(mut parsed) = self.entity(Kind::Service, node, &["routes", "plugins"]) else {
+            return;
+        };
+        let entity = &mut parsed.entity;
+        if let Some(url) = entity.fields.remove("url") {
+            let url_loc = entity.field_locations.get("url").cloned();
+            if let Some(url) = url.as_str() {
+                match carl_model::service_url::expand(url) {
+                    Ok(parts) => {
+                        for (field, value) in parts {
+                            entity.fields.insert(field.to_owned(), value);
+                            if let Some(loc) = &url_loc {
+                                entity.field_locations.insert(field.to_owned(), loc.clone());
+                            }
+                        }
+                    }
+                    Err(message) => self.error_at(
+                        url_loc.unwrap_or_else(|| self.loc(node)),
+                        format!("service.url: {message}"),
+                    ),
+                }
+            } else if !url.is_null() {
+                self.error_at(
+                    url_loc.unwrap_or_else(|| self.loc(node)),
+                    "service.url: expected a string",
+                );
+            }
+        }
+        let entity = parsed.entity;
+        // A host that failed to load was already reported; only a missing one is new.
+        let host_written = entity.field_locations.contains_key("host")
+            || entity.field_locations.contains_key("url");
+        if !host_written && entity.fields.get("host").is_none_or(Value::is_null) {
+            self.error(
+                node,
+                "service: missing `host` (or `url`): Kong requires the upstream host",
+            );
+        }
+        let parent_ref = match (
+            entity.name(),
+            entity.fields.get("id").and_then(Value::as_str),
+        ) {
+            (_, Some(id)) => Some(Reference::Id(id.to_owned())),
+            (Some(name), None) => Some(Reference::Name(name.to_owned())),
+            (None, None) => {
+                self.error(
+                    node,
+                    "service: missing `name` (or `id`): carl matches services to the gateway by name",
+                );
+                None
+            }
+        };
+        state.entities.push(entity);
+        for (key, value) in parsed.nested {
+            match key {
+                "routes" => {
+                    for item in self.list(value, "routes") {
+                        self.route(item, parent_ref.clone(), state);
+                    }
+                }
+                _ => self.error(
+                    value,
+                    format!(
+                        "`{key}` nested in a service are not supported by this version of carl yet"
+                    ),
+                ),
+            }
+        }
+    }
+
+    fn route(&mut self, node: &SNode, parent: Option<Reference>, state: &mut DesiredState) {
+        let Some(parsed) = self.entity(Kind::Route, node, &["plugins"]) else {
+            return;
+        };
+        let mut entity = parsed.entity;
+        if let Some(parent) = parent {
+            entity.references.insert("service".into(), parent);
+        }
+        const MATCH_FIELDS: &[&str] = &[
+            "methods",
+            "hosts",
+            "headers",
+            "paths",
+            "snis",
+            "sources",
+            "destinations",
+        ];
+        let matches_something = MATCH_FIELDS
+            .iter()
+            .any(|f| entity.fields.get(*f).is_some_and(|v| !is_empty(v)));
+        if !matches_something {
+            self.error(
+                node,
+                "route: must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' (a route that matches nothing)",
+            );
+        }
+        for (key, value) in parsed.nested {
+            self.error(
+                value,
+                format!("`{key}` nested in a route are not supported by this version of carl yet"),
+            );
+        }
+        state.entities.push(entity);
+    }
+
+    fn error_at(&mut self, location: Location, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic {
+            location: Some(location),
+            file: self.file.clone(),
+            message: message.into(),
+        });
+    }
+
+    /// Reads one entity mapping against its kind's schema. Keys in `nested` are child
+    /// collections, returned for the caller to load.
+    fn entity<'n>(
+        &mut self,
+        kind: Kind,
+        node: &'n SNode,
+        nested: &[&'static str],
+    ) -> Option<Parsed<'n>> {
+        let Node::Map(entries) = &node.value else {
+            let found = node.value.type_name();
+            self.error(node, format!("{kind}: expected a mapping, found {found}"));
+            return None;
+        };
+        let schema: &Schema = kind.schema();
+        let mut entity = DesiredEntity {
+            kind,
+            fields: Object::new(),
+            references: BTreeMap::new(),
+            location: self.loc(node),
+            field_locations: BTreeMap::new(),
+        };
+        let mut children = Vec::new();
+        for (key, value) in entries {
+            let Some(name) = self.key(key) else { continue };
+            if name == "_comment" || name == "_ignore" {
+                continue;
+            }
+            if let Some(child) = nested.iter().find(|n| **n == name) {
+                children.push((*child, value));
+                continue;
+            }
+            entity
+                .field_locations
+                .insert(name.to_owned(), self.loc(value));
+            let field = schema.field(name);
+            match field {
+                Some(f) if f.ty == FieldType::Foreign => {
+                    if let Some(r) = self.reference(kind, name, value) {
+                        entity.references.insert(name.to_owned(), r);
+                    }
+                }
+                Some(f) if f.auto && name != "id" => {
+                    // created_at/updated_at: Kong's to set; accepted and ignored as decK dumps carry them.
+                }
+                Some(f) => {
+                    if let Some(v) = self.value(value, Some(f), &format!("{kind}.{name}")) {
+                        if name == "id" && !v.as_str().is_some_and(carl_model::is_uuid) {
+                            self.error(value, format!("{kind}.id: expected a UUID"));
+                        } else if name == kind.endpoint_key()
+                            && let Some(s) = v.as_str()
+                            && !carl_model::is_valid_name(s)
+                        {
+                            self.error(
+                                value,
+                                format!(
+                                    "{kind}.{name}: invalid value '{s}': the only accepted ascii characters are \
+                                     alphanumerics or ., -, _, and ~"
+                                ),
+                            );
+                        }
+                        entity.fields.insert(name.to_owned(), v);
+                    }
+                }
+                None if kind == Kind::Service && name == "url" => {
+                    if let Some(v) = self.value(value, None, "service.url") {
+                        entity.fields.insert(name.to_owned(), v);
+                    }
+                }
+                None => {
+                    let mut candidates: Vec<&str> =
+                        schema.fields.iter().map(|f| f.name.as_str()).collect();
+                    candidates.extend(nested);
+                    if kind == Kind::Service {
+                        candidates.push("url");
+                    }
+                    let hint = suggestion(name, candidates.into_iter());
+                    self.error(key, format!("{kind}: unknown field `{name}`{hint}"));
+                }
+            }
+        }
+        Some(Parsed {
+            entity,
+            nested: children,
+        })
+    }
+
+    fn reference(&mut self, kind: Kind, field: &str, value: &SNode) -> Option<Reference> {
+        let by_str = |s: &str| {
+            if carl_model::is_uuid(s) {
+                Reference::Id(s.to_owned())
+            } else {
+                Reference::Name(s.to_owned())
+            }
+        };
+        match &value.value {
+            Node::Null => None,
+            Node::Str(_) => {
+                let s = self.value(value, None, &format!("{kind}.{field}"))?;
+                Some(by_str(s.as_str().unwrap_or_default()))
+            }
+            Node::Map(entries) => {
+                let mut found = None;
+                for (k, v) in entries {
+                    let key = self.key(k)?;
+                    let text = match self.value(v, None, &format!("{kind}.{field}.{key}"))? {
+                        Value::String(s) => s,
+                        _ => {
+                            self.error(v, format!("{kind}.{field}.{key}: expected a string"));
+                            return None;
+                        }
+                    };
+                    match key {
+                        "id" if carl_model::is_uuid(&text) => found = Some(Reference::Id(text)),
+                        "id" => self.error(v, format!("{kind}.{field}.id: expected a UUID")),
+                        "name" => found = Some(Reference::Name(text)),
+                        other => self.error(
+                            k,
+                            format!(
+                                "{kind}.{field}: unknown field `{other}`: expected `id` or `name`"
+                            ),
+                        ),
+                    }
+                }
+                if found.is_none() {
+                    self.error(value, format!("{kind}.{field}: expected `id` or `name`"));
+                }
+                found
+            }
+            other => {
+                let found = other.type_name();
+                self.error(
+                    value,
+                    format!("{kind}.{field}: expected a name, an id or {{id: ...}}, found {found}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Converts a YAML value to JSON, interpolating strings and checking it against
+    /// `field` when the schema knows it. `None` when an error was reported.
+    fn value(&mut self, node: &SNode, field: Option<&Field>, path: &str) -> Option<Value> {
+        let value = match &node.value {
+            Node::Null => return Some(Value::Null),
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Int(i) => Value::from(*i),
+            Node::UInt(u) => Value::from(*u),
+            Node::Float(f) => match Number::from_f64(*f) {
+                Some(n) => Value::Number(n),
+                None => {
+                    self.error(node, format!("{path}: expected a finite number"));
+                    return None;
+                }
+            },
+            Node::Str(s) => {
+                let text = self.interpolated(node, s)?;
+                // A whole-value `${VAR}` takes the field's type, so `port: ${PORT}` works.
+                let whole = s.starts_with("${") && s.ends_with('}') && s.matches("${").count() == 1;
+                match field.map(|f| f.ty) {
+                    Some(FieldType::Integer) if whole => match text.trim().parse::<i64>() {
+                        Ok(i) => Value::from(i),
+                        Err(_) => {
+                            self.error(
+                                node,
+                                format!("{path}: expected an integer, found \"{text}\" (from {s})"),
+                            );
+                            return None;
+                        }
+                    },
+                    Some(FieldType::Number) if whole => {
+                        match text.trim().parse::<f64>().ok().and_then(Number::from_f64) {
+                            Some(n) => Value::Number(n),
+                            None => {
+                                self.error(
+                                    node,
+                                    format!(
+                                        "{path}: expected a number, found \"{text}\" (from {s})"
+                                    ),
+                                );
+                                return None;
+                            }
+                        }
+                    }
+                    Some(FieldType::Boolean) if whole => match text.trim() {
+                        "true" | "yes" | "on" => Value::Bool(true),
+                        "false" | "no" | "off" => Value::Bool(false),
+                        _ => {
+                            self.error(
+                                node,
+                                format!("{path}: expected a boolean, found \"{text}\" (from {s})"),
+                            );
+                            return None;
+                        }
+                    },
+                    _ => Value::String(text),
+                }
+            }
+            Node::Seq(items) => {
+                let element = field.and_then(|f| f.elements.as_deref());
+                let mut out = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    match self.value(item, element, &format!("{path}[{i}]")) {
+                        Some(v) => out.push(v),
+                        None => ok = false,
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                Value::Array(out)
+            }
+            Node::Map(entries) => {
+                let mut out = Object::new();
+                let mut ok = true;
+                for (k, v) in entries {
+                    let Some(key) = self.key(k) else {
+                        ok = false;
+                        continue;
+                    };
+                    let sub = field.and_then(|f| match f.ty {
+                        FieldType::Record => f.fields.iter().find(|sf| sf.name == key),
+                        _ => None,
+                    });
+                    match self.value(v, sub, &format!("{path}.{key}")) {
+                        Some(v) => {
+                            out.insert(key.to_owned(), v);
+                        }
+                        None => ok = false,
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                Value::Object(out)
+            }
+        };
+        if let Some(field) = field
+            && let Err(expected) = field.check_type(&value)
+        {
+            let found = node.value.type_name();
+            self.error(node, format!("{path}: {expected}, found {found}"));
+            return None;
+        }
+        Some(value)
+    }
+
+    /// Interpolates a string scalar; an unset variable is reported at its column.
+    fn interpolated(&mut self, node: &SNode, s: &str) -> Option<String> {
+        match crate::interpolate(s, self.env) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                let mut loc = self.loc(node);
+                // Point at the `$` itself when the scalar is written on one line as-is.
+                if let Some(start) = node.referenced.span().byte_offset() {
+                    let start = start as usize;
+                    let quoted = matches!(self.text.as_bytes().get(start), Some(b'"' | b'\''));
+                    let body = start + usize::from(quoted);
+                    if self.text.get(body..body + s.len()) == Some(s) {
+                        loc.column += (usize::from(quoted) + s[..e.offset].chars().count()) as u64;
+                    }
+                }
+                self.error_at(loc, e.message);
+                None
+            }
+        }
+    }
+}
+
+struct Parsed<'n> {
+    entity: DesiredEntity,
+    nested: Vec<(&'static str, &'n SNode)>,
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+/// `, did you mean `x`?` when a known name is close to `name`.
+fn suggestion<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    candidates
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!(", did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+/// The same entity defined twice (by kind and name, or by id) is an error naming both
+/// places.
+pub(crate) fn check_duplicates(state: &DesiredState, diagnostics: &mut Vec<Diagnostic>) {
+    let mut seen: BTreeMap<(Kind, &str, &str), &DesiredEntity> = BTreeMap::new();
+    for e in &state.entities {
+        let keys = [
+            ("name", e.name()),
+            ("id", e.fields.get("id").and_then(Value::as_str)),
+        ];
+        for (what, value) in keys {
+            let Some(value) = value else { continue };
+            if let Some(first) = seen.insert((e.kind, what, value), e) {
+                diagnostics.push(Diagnostic {
+                    location: Some(e.location.clone()),
+                    file: e.location.file.clone(),
+                    message: format!(
+                        "{} with {what} '{value}' is defined twice: first at {}, again here",
+                        e.kind, first.location
+                    ),
+                });
+            }
+        }
+    }
+}

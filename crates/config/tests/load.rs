@@ -1,0 +1,240 @@
+//! The loader reads Kong's declarative format and puts every error at file:line:col.
+
+use carl_config::{LoadError, Reference, load_str};
+use carl_model::Kind;
+use serde_json::json;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "ACTIVE_COLOR" => Some("green".into()),
+        "PORT" => Some("8443".into()),
+        _ => None,
+    }
+}
+
+fn load(text: &str) -> Result<carl_config::DesiredState, LoadError> {
+    load_str("gw.yaml", text, &env)
+}
+
+fn errors(text: &str) -> Vec<String> {
+    load(text)
+        .unwrap_err()
+        .diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn nested_and_top_level_routes_reference_their_service() {
+    let state = load(
+        r#"_format_version: "3.0"
+services:
+- name: orders
+  url: http://orders.internal:8080/v1
+  routes:
+  - name: orders-api
+    paths: [/orders]
+routes:
+- name: by-name
+  service: orders
+  paths: [/b]
+- name: by-record
+  service: {name: orders}
+  hosts: [b.example.test]
+- paths: [/c]
+  service: {id: 0b7b5e30-6f4c-4f5a-8f0e-4b1b1c1d2e3f}
+"#,
+    )
+    .unwrap();
+    let kinds: Vec<Kind> = state.entities.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::Service,
+            Kind::Route,
+            Kind::Route,
+            Kind::Route,
+            Kind::Route
+        ]
+    );
+    let svc = &state.entities[0];
+    assert_eq!(svc.fields["protocol"], "http");
+    assert_eq!(svc.fields["host"], "orders.internal");
+    assert_eq!(svc.fields["port"], 8080);
+    assert_eq!(svc.fields["path"], "/v1");
+    assert!(
+        !svc.fields.contains_key("url"),
+        "url is a shorthand, expanded on load"
+    );
+    let name = Reference::Name("orders".into());
+    assert_eq!(state.entities[1].references["service"], name);
+    assert_eq!(state.entities[2].references["service"], name);
+    assert_eq!(state.entities[3].references["service"], name);
+    assert_eq!(
+        state.entities[4].references["service"],
+        Reference::Id("0b7b5e30-6f4c-4f5a-8f0e-4b1b1c1d2e3f".into())
+    );
+    assert_eq!(state.entities[1].location.to_string(), "gw.yaml:6:5");
+}
+
+#[test]
+fn variables_are_interpolated_and_take_the_fields_type() {
+    let state = load(
+        r#"_format_version: "3.0"
+services:
+- name: api
+  host: api-${ACTIVE_COLOR:-blue}.internal
+  port: ${PORT}
+  path: /${UNSET:-v1}
+  retries: ${UNSET_RETRIES:-3}
+"#,
+    )
+    .unwrap();
+    let svc = &state.entities[0].fields;
+    assert_eq!(svc["host"], "api-green.internal");
+    assert_eq!(svc["port"], 8443);
+    assert_eq!(svc["path"], "/v1");
+    assert_eq!(svc["retries"], 3);
+}
+
+#[test]
+fn unset_variable_is_an_error_at_its_column() {
+    let errs = errors(
+        "_format_version: \"3.0\"\nservices:\n- name: api\n  host: api-${NOT_SET}.internal\n",
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("gw.yaml:4:13: environment variable NOT_SET is not set"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn syntax_errors_have_a_location() {
+    let errs = errors("_format_version: \"3.0\"\nservices:\n- name: a\n  host: [x\n  port: 1\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("gw.yaml:"), "{}", errs[0]);
+    let line: u32 = errs[0].split(':').nth(1).unwrap().parse().unwrap();
+    assert!((4..=5).contains(&line), "{}", errs[0]);
+}
+
+#[test]
+fn duplicate_keys_are_errors() {
+    let errs = errors("_format_version: \"3.0\"\nservices:\n- name: a\n  host: x\n  host: y\n");
+    assert_eq!(errs, ["gw.yaml:5:3: duplicate mapping key: host"]);
+}
+
+#[test]
+fn wrong_types_name_the_field_and_what_was_expected() {
+    let errs = errors(
+        "_format_version: \"3.0\"\nservices:\n- name: a\n  host: x\n  port: eighty\n  retries: [1]\n",
+    );
+    assert_eq!(
+        errs,
+        [
+            "gw.yaml:5:9: service.port: expected an integer, found a string",
+            "gw.yaml:6:12: service.retries: expected an integer, found a list",
+        ]
+    );
+}
+
+#[test]
+fn unknown_fields_suggest_the_nearest_one() {
+    let errs = errors("_format_version: \"3.0\"\nservices:\n- name: a\n  hots: x\n");
+    assert!(
+        errs[0].starts_with("gw.yaml:4:3: service: unknown field `hots`, did you mean `host`?"),
+        "{errs:?}"
+    );
+    let errs = errors("_format_version: \"3.0\"\nservics: []\n");
+    assert_eq!(
+        errs,
+        ["gw.yaml:2:1: unknown top-level key `servics`, did you mean `services`?"]
+    );
+}
+
+#[test]
+fn yaml_1_1_scalars_read_as_kong_reads_them() {
+    let state = load("_format_version: \"3.0\"\nroutes:\n- name: r\n  paths: [/a]\n  strip_path: off\n  regex_priority: 010\n").unwrap();
+    assert_eq!(state.entities[0].fields["strip_path"], false);
+    assert_eq!(
+        state.entities[0].fields["regex_priority"], 8,
+        "lyaml reads 010 as octal"
+    );
+}
+
+#[test]
+fn the_same_service_twice_names_both_places() {
+    let errs =
+        errors("_format_version: \"3.0\"\nservices:\n- name: a\n  host: x\n- name: a\n  host: z\n");
+    assert_eq!(
+        errs,
+        ["gw.yaml:5:3: service with name 'a' is defined twice: first at gw.yaml:3:3, again here"]
+    );
+}
+
+#[test]
+fn format_version_is_required_and_checked() {
+    assert_eq!(
+        errors("services: []\n"),
+        [
+            "gw.yaml:1:1: missing `_format_version`: add `_format_version: \"3.0\"` at the top of the file"
+        ]
+    );
+    assert!(errors("_format_version: \"2.1\"\n")[0].contains("change it to \"3.0\""));
+    assert!(errors("_format_version: 3.0\n")[0].contains("in quotes"));
+}
+
+#[test]
+fn kinds_not_managed_yet_are_refused_not_ignored() {
+    let errs = errors("_format_version: \"3.0\"\nconsumers:\n- username: alice\n");
+    assert!(
+        errs[0].starts_with("gw.yaml:2:1: `consumers` are not supported"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn services_need_a_host_and_a_name() {
+    let errs = errors("_format_version: \"3.0\"\nservices:\n- port: 80\n");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].contains("missing `host`"));
+    assert!(errs[1].contains("missing `name`"));
+}
+
+#[test]
+fn routes_must_match_something_and_names_follow_kongs_pattern() {
+    let errs = errors("_format_version: \"3.0\"\nroutes:\n- name: a b\n");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].contains("invalid value 'a b'"));
+    assert!(errs[1].contains("must set one of"));
+}
+
+#[test]
+fn json_files_load_too() {
+    let state = load(
+        r#"{"_format_version": "3.0", "services": [{"name": "a", "host": "x", "tags": ["t"]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(state.entities[0].fields["tags"], json!(["t"]));
+}
+
+#[test]
+fn directories_merge_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "_format_version: \"3.0\"\nservices:\n- name: a\n  host: x\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.yml"),
+        "_format_version: \"3.0\"\nservices:\n- name: a\n  host: z\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not yaml").unwrap();
+    let err = carl_config::load_paths(&[dir.path().to_path_buf()], &env).unwrap_err();
+    assert_eq!(err.diagnostics.len(), 1);
+    assert!(err.diagnostics[0].to_string().contains("defined twice"));
+}
