@@ -90,6 +90,28 @@ impl std::fmt::Display for Kind {
     }
 }
 
+/// What the gateway has, by kind, as the Admin API returned it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveState {
+    pub entities: std::collections::BTreeMap<Kind, Vec<Object>>,
+}
+
+impl LiveState {
+    /// The live entities of `kind` (empty when none were read).
+    pub fn of(&self, kind: Kind) -> &[Object] {
+        self.entities.get(&kind).map_or(&[], Vec::as_slice)
+    }
+
+    /// How many entities there are in all.
+    pub fn len(&self) -> usize {
+        self.entities.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Namespace of carl's deterministic ids (DESIGN.md decision 5). Never change it:
 /// ids derived from it are stored in every gateway carl has written to.
 pub const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6361_726c_2d6b_6f6e_672d_6964_732d_7635);

@@ -1,0 +1,93 @@
+//! Admin API failures, worded so a user knows what happened and where.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// carl's own settings are wrong (address, header).
+    #[error("{0}")]
+    Config(String),
+    /// No HTTP answer: connection refused, reset, timed out.
+    #[error("{method} {path}: cannot reach Kong at {addr}: {cause}")]
+    Transport {
+        method: Method,
+        path: String,
+        addr: String,
+        cause: String,
+        timeout: bool,
+    },
+    /// Kong answered with an error status.
+    #[error("{method} {path}: {status} {message}")]
+    Api {
+        method: Method,
+        path: String,
+        status: u16,
+        /// Kong's `message`, or the status text when the body has none.
+        message: String,
+        /// Kong's error body, when it was JSON (`code`, `name`, `fields`).
+        body: Value,
+    },
+    /// Kong answered 2xx with something that is not what the Admin API returns.
+    #[error("{path}: unexpected response: {message}")]
+    Decode { path: String, message: String },
+}
+
+impl Error {
+    pub(crate) fn transport(method: &Method, path: &str, addr: &str, e: reqwest::Error) -> Error {
+        // reqwest's Display stops at the outermost layer; the cause chain says why.
+        let mut cause = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            cause = format!("{cause}: {s}");
+            source = s.source();
+        }
+        Error::Transport {
+            method: method.clone(),
+            path: path.to_owned(),
+            addr: addr.to_owned(),
+            cause,
+            timeout: e.is_timeout(),
+        }
+    }
+
+    pub(crate) fn api(method: Method, path: &str, status: StatusCode, bytes: &[u8]) -> Error {
+        let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+        let message = body
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                let text = String::from_utf8_lossy(bytes);
+                let text = text.trim();
+                if text.is_empty() {
+                    status.canonical_reason().unwrap_or("error").to_owned()
+                } else {
+                    text.chars().take(200).collect()
+                }
+            });
+        Error::Api {
+            method,
+            path: path.to_owned(),
+            status: status.as_u16(),
+            message,
+            body,
+        }
+    }
+
+    /// The HTTP status Kong answered, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Kong's own message for an API error; the error's text otherwise.
+    pub fn kong_message(&self) -> String {
+        match self {
+            Error::Api { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
