@@ -35,12 +35,17 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn transport(method: &Method, path: &str, addr: &str, e: reqwest::Error) -> Error {
-        // reqwest's Display stops at the outermost layer; the cause chain says why.
+        // reqwest's outer layers repeat the URL; the innermost cause says why.
         let mut cause = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
-            cause = format!("{cause}: {s}");
+            cause = s.to_string();
             source = s.source();
+        }
+        if e.is_timeout() {
+            cause = format!("timed out ({cause})");
+        } else if e.is_connect() {
+            cause = format!("connection failed: {cause}");
         }
         Error::Transport {
             method: method.clone(),

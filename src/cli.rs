@@ -1,0 +1,147 @@
+//! Command-line flags. Every flag can also be set by a `CARL_*` environment variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "carl",
+    version,
+    about = "Declarative reconciler for Kong Gateway: plan, apply and drift-check a gateway from a YAML file.",
+    long_about = "Declarative reconciler for Kong Gateway.\n\n\
+        Keep your gateway (services and routes) in a Kong declarative file in git. carl diffs it \
+        against the live Kong Admin API, prints the plan a reviewer reads, applies exactly that plan, \
+        and reports drift.",
+    after_help = "Examples:\n  \
+        carl reconcile --plan  -f gateway.yaml            # what would change\n  \
+        carl reconcile --apply -f gateway.yaml            # make it so\n  \
+        carl reconcile --check -f gateway.yaml            # exit 2 on drift\n  \
+        CARL_KONG_ADDR=http://kong:8001 carl reconcile --plan -f gateway.yaml --format json\n\n\
+        Exit codes: 0 success/no changes, 1 error, 2 changes (--plan --detailed-exitcode) or drift (--check)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Kong Admin API address.
+    #[arg(
+        long,
+        global = true,
+        env = "CARL_KONG_ADDR",
+        default_value = "http://localhost:8001"
+    )]
+    pub kong_addr: String,
+
+    /// Extra header for every Admin API request, as 'Name: value' (repeatable).
+    #[arg(
+        long = "header",
+        global = true,
+        env = "CARL_HEADERS",
+        value_delimiter = '\n',
+        value_name = "NAME: VALUE"
+    )]
+    pub headers: Vec<String>,
+
+    /// Most Admin API requests in flight at once.
+    #[arg(long, global = true, env = "CARL_PARALLELISM", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+
+    /// Timeout of each Admin API request (e.g. 30s, 2m).
+    #[arg(long, global = true, env = "CARL_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Do not colour the output (NO_COLOR is honoured too).
+    #[arg(long, global = true, env = "CARL_NO_COLOR")]
+    pub no_color: bool,
+
+    /// More logging on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, env = "CARL_QUIET")]
+    pub quiet: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 30s, 500ms, 2m)"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compare the desired-state files with the gateway: plan, apply, or check for drift.
+    #[command(after_help = "Examples:\n  \
+        carl reconcile --plan -f gateway.yaml -f teams/\n  \
+        carl reconcile --plan -f gateway.yaml --detailed-exitcode   # exit 2 when there are changes\n  \
+        carl reconcile --apply -f gateway.yaml\n  \
+        carl reconcile --check -f gateway.yaml                      # exit 2 and list the drift")]
+    Reconcile(ReconcileArgs),
+    /// Check the desired-state files without contacting Kong.
+    Validate(FilesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FilesArgs {
+    /// Desired-state file or directory (repeatable); directories contribute their
+    /// .yaml, .yml and .json files.
+    #[arg(
+        short = 'f',
+        long = "file",
+        env = "CARL_FILES",
+        value_delimiter = ',',
+        required = true,
+        value_name = "FILE|DIR"
+    )]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("mode").required(true).args(["plan", "apply", "check"])))]
+pub struct ReconcileArgs {
+    /// Print what would change; write nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Make the gateway match the files, then report each change.
+    #[arg(long)]
+    pub apply: bool,
+    /// Exit 2 and list the drift when the gateway no longer matches the files.
+    #[arg(long)]
+    pub check: bool,
+
+    #[command(flatten)]
+    pub files: FilesArgs,
+
+    /// Output format of the plan.
+    #[arg(long, env = "CARL_FORMAT", value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// With --plan: exit 2 when there are changes (0 when none).
+    #[arg(long, env = "CARL_DETAILED_EXITCODE")]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people: +/~/- per entity and changed fields as old → new.
+    Text,
+    /// For machines: {"summary": {...}, "ops": [...]}.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,221 @@
+//! `carl reconcile` and `carl validate`: load, read, plan, and print, apply or check.
+
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+use carl_admin_client::{AdminClient, ClientConfig};
+use carl_config::DesiredState;
+use carl_executor::Outcome;
+use carl_model::Kind;
+use carl_planner::{Action, Plan, Schemas, render};
+
+use crate::cli::{FilesArgs, Format, GlobalArgs, ReconcileArgs};
+use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
+
+const ERROR: Style = AnsiColor::Red.on_default().bold();
+const WARN: Style = AnsiColor::Yellow.on_default().bold();
+const OK: Style = AnsiColor::Green.on_default().bold();
+
+fn report_error(message: impl std::fmt::Display) {
+    anstream::eprintln!("{ERROR}error{ERROR:#}: {message}");
+}
+
+/// Loads the desired state, printing every problem with its place.
+fn load(files: &FilesArgs) -> Option<DesiredState> {
+    match carl_config::load_paths(&files.files, &carl_config::process_env) {
+        Ok(state) => Some(state),
+        Err(e) => {
+            for d in &e.diagnostics {
+                report_error(d);
+            }
+            let n = e.diagnostics.len();
+            anstream::eprintln!(
+                "{n} problem{} in the desired state; nothing was sent to Kong.",
+                if n == 1 { "" } else { "s" }
+            );
+            None
+        }
+    }
+}
+
+pub fn validate(files: &FilesArgs) -> u8 {
+    match load(files) {
+        Some(state) => {
+            anstream::println!(
+                "{OK}valid{OK:#}: {} entities in {} file argument(s)",
+                state.entities.len(),
+                files.files.len()
+            );
+            EXIT_OK
+        }
+        None => EXIT_ERROR,
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
+    // Validation first: a broken file never leads to a request, let alone a write.
+    let Some(desired) = load(&args.files) else {
+        return EXIT_ERROR;
+    };
+    let client = match client(global) {
+        Ok(c) => c,
+        Err(e) => {
+            report_error(e);
+            return EXIT_ERROR;
+        }
+    };
+    tracing::info!(addr = client.addr(), "reading the gateway");
+    let (live, (schemas, warnings)) =
+        tokio::join!(client.read_state(Kind::ALL), read_schemas(&client));
+    let live = match live {
+        Ok(live) => live,
+        Err(e) => {
+            report_error(format!("cannot read the gateway: {e}"));
+            return EXIT_ERROR;
+        }
+    };
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let plan = match carl_planner::plan(&desired, &live, &schemas) {
+        Ok(plan) => plan,
+        Err(e) => {
+            report_error(e);
+            return EXIT_ERROR;
+        }
+    };
+
+    if args.check {
+        return check(&plan, args.format);
+    }
+    print_plan(&plan, args.format);
+    if args.plan {
+        return if args.detailed_exitcode && !plan.is_empty() {
+            EXIT_CHANGES
+        } else {
+            EXIT_OK
+        };
+    }
+    apply(&client, &plan, global.parallelism.into()).await
+}
+
+fn client(global: &GlobalArgs) -> Result<AdminClient, String> {
+    let mut headers = Vec::new();
+    for h in global.headers.iter().filter(|h| !h.trim().is_empty()) {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| format!("--header '{h}': expected 'Name: value'"))?;
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    let config = ClientConfig {
+        addr: global.kong_addr.clone(),
+        timeout: global.timeout,
+        headers,
+        parallelism: global.parallelism.into(),
+    };
+    AdminClient::new(&config).map_err(|e| e.to_string())
+}
+
+/// The target Kong's schemas, so defaults match its version (DESIGN.md decision 4);
+/// the built-in snapshot for any it cannot serve, with the reasons to warn about.
+async fn read_schemas(client: &AdminClient) -> (Schemas, Vec<String>) {
+    let mut schemas = Schemas::default();
+    let mut warnings = Vec::new();
+    let fetched = futures_util::future::join_all(
+        Kind::ALL
+            .iter()
+            .map(|&kind| async move { (kind, client.schema(kind).await) }),
+    )
+    .await;
+    for (kind, result) in fetched {
+        match result {
+            Ok(schema) => schemas.insert(kind, schema),
+            Err(e) => warnings.push(format!(
+                "using carl's built-in schema for {}: {e}",
+                kind.path()
+            )),
+        }
+    }
+    (schemas, warnings)
+}
+
+fn print_plan(plan: &Plan, format: Format) {
+    let text = match format {
+        Format::Text => render::text(plan),
+        Format::Json => render::json(plan) + "\n",
+    };
+    let mut out = anstream::stdout();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+fn check(plan: &Plan, format: Format) -> u8 {
+    if plan.is_empty() {
+        if format == Format::Json {
+            print_plan(plan, format);
+        } else {
+            anstream::println!("No drift: the gateway matches the desired state.");
+        }
+        return EXIT_OK;
+    }
+    if format == Format::Text {
+        anstream::println!(
+            "{WARN}Drift{WARN:#}: the gateway differs from the desired state in {} place{}:\n",
+            plan.ops.len(),
+            if plan.ops.len() == 1 { "" } else { "s" }
+        );
+    }
+    print_plan(plan, format);
+    EXIT_CHANGES
+}
+
+async fn apply(client: &AdminClient, plan: &Plan, parallelism: usize) -> u8 {
+    if plan.is_empty() {
+        return EXIT_OK;
+    }
+    anstream::println!(
+        "\nApplying {} change{}:",
+        plan.ops.len(),
+        if plan.ops.len() == 1 { "" } else { "s" }
+    );
+    let report = carl_executor::apply(client, plan, parallelism, |op, outcome| {
+        let verb = match op.action {
+            Action::Create => "created",
+            Action::Update => "updated",
+            Action::Delete => "deleted",
+        };
+        match outcome {
+            Outcome::Done => anstream::println!("  {}: {OK}{verb}{OK:#}", render::headline(op)),
+            Outcome::Failed(why) => {
+                anstream::println!("  {}: {ERROR}failed{ERROR:#}: {why}", render::headline(op))
+            }
+            Outcome::Skipped { because } => {
+                let cause = &plan.ops[*because];
+                anstream::println!(
+                    "  {}: {WARN}skipped{WARN:#} because {} {} failed",
+                    render::headline(op),
+                    cause.kind,
+                    cause.label
+                )
+            }
+        }
+    })
+    .await;
+    let (done, failed, skipped) = report.counts();
+    if report.succeeded() {
+        let s = plan.summary;
+        anstream::println!(
+            "\n{OK}Apply complete{OK:#}: {} created, {} updated, {} deleted.",
+            s.create,
+            s.update,
+            s.delete
+        );
+        EXIT_OK
+    } else {
+        anstream::println!(
+            "\n{ERROR}Apply failed{ERROR:#}: {done} done, {failed} failed, {skipped} skipped. \
+             Fix the cause and run carl again: every write is idempotent, so it picks up where this run stopped."
+        );
+        EXIT_ERROR
+    }
+}
