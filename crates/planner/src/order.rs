@@ -27,6 +27,9 @@ struct Pending {
     leaves: Vec<(Kind, String)>,
 }
 
+/// (phase: writes before deletes, kind rank, label): the readable order among ready ops.
+type SortKey = (usize, usize, String);
+
 #[derive(Default)]
 pub(crate) struct Builder {
     pending: Vec<Pending>,
@@ -197,7 +200,7 @@ impl Builder {
 
         // Kahn's algorithm; the heap picks the most readable next op among ready ones.
         let kinds = Kind::ALL.len();
-        let sort_key = |p: &Pending| {
+        let sort_key = |p: &Pending| -> SortKey {
             let rank = Kind::ALL.iter().position(|k| *k == p.op.kind).unwrap_or(0);
             match p.op.action {
                 Action::Delete => (1, kinds - rank, p.op.label.clone()),
@@ -211,7 +214,7 @@ impl Builder {
                 dependents[j].push(i);
             }
         }
-        let mut heap: BinaryHeap<Reverse<((usize, usize, String), usize)>> = (0..n)
+        let mut heap: BinaryHeap<Reverse<(SortKey, usize)>> = (0..n)
             .filter(|&i| remaining[i] == 0)
             .map(|i| Reverse((sort_key(&pending[i]), i)))
             .collect();

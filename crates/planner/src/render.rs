@@ -60,6 +60,8 @@ fn write_op(out: &mut String, plan: &Plan, op: &Op) {
         let field = format!("{}:", c.field);
         let new = show(plan, &c.field, &c.new);
         match op.action {
+            // A create shows what the file sets; nulls add nothing to read.
+            Action::Create if c.new.is_null() => {}
             Action::Create => {
                 let _ = writeln!(out, "      {field:<width$} {new}");
             }

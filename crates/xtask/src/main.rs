@@ -1,1 +1,195 @@
-fn main() {}
+//! carl's development tasks, in Rust so they run wherever cargo does.
+//!
+//! `cargo xtask demo`: builds carl and kong-sim, starts kong-sim on a free port, and walks
+//! through plan, apply, check, a blue/green switch and drift caught by `--check`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1);
+    let result = match task.as_deref() {
+        Some("demo") => demo(),
+        Some("-h" | "--help") | None => {
+            println!(
+                "usage: cargo xtask <task>\n\ntasks:\n  demo    run carl against a local kong-sim: plan, apply, check, drift"
+            );
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task '{other}' (try: cargo xtask --help)")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Stops kong-sim however the demo ends.
+struct Sim(Child);
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn demo() -> Result<(), String> {
+    let root = root();
+    step("Building carl and kong-sim");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--package",
+            "carl",
+            "--package",
+            "kong-sim",
+            "--bins",
+        ])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("build failed".into());
+    }
+    let bin = root.join("target/debug");
+    let (sim, addr) = start_sim(&bin.join("kong-sim"))?;
+    println!("kong-sim is listening on {addr}");
+
+    let file = root.join("gateway.yaml.example");
+    let carl = |args: &[&str], env: &[(&str, &str)]| -> Result<i32, String> {
+        println!(
+            "\n$ {}carl {}",
+            env.iter()
+                .map(|(k, v)| format!("{k}={v} "))
+                .collect::<String>(),
+            args.join(" ")
+        );
+        let status = Command::new(bin.join("carl"))
+            .args(args)
+            .arg("-f")
+            .arg(&file)
+            .env("CARL_KONG_ADDR", &addr)
+            .envs(env.iter().copied())
+            .status()
+            .map_err(|e| format!("cannot run carl: {e}"))?;
+        Ok(status.code().unwrap_or(-1))
+    };
+    let expect = |what: &str, code: i32, want: i32| -> Result<(), String> {
+        if code == want {
+            Ok(())
+        } else {
+            Err(format!("{what}: carl exited {code}, expected {want}"))
+        }
+    };
+
+    step("1. Plan against an empty gateway: everything is created");
+    expect("plan", carl(&["reconcile", "--plan"], &[])?, 0)?;
+    step("2. Apply it");
+    expect("apply", carl(&["reconcile", "--apply"], &[])?, 0)?;
+    step("3. Check: the gateway matches the file");
+    expect("check", carl(&["reconcile", "--check"], &[])?, 0)?;
+    step("4. Blue/green: the plan to go live with green is one field");
+    expect(
+        "plan green",
+        carl(
+            &["reconcile", "--plan", "--detailed-exitcode"],
+            &[("ACTIVE_COLOR", "green")],
+        )?,
+        2,
+    )?;
+    step("5. Someone changes the gateway behind carl's back (PATCH /services/orders retries=10)");
+    let (status, _) = http(
+        &addr,
+        "PATCH",
+        "/services/orders",
+        Some(r#"{"retries": 10}"#),
+    )?;
+    println!("PATCH /services/orders -> {status}");
+    step("6. Check catches the drift (exit 2)");
+    expect("drift check", carl(&["reconcile", "--check"], &[])?, 2)?;
+    step("7. Apply puts it back, check is clean again");
+    expect("apply", carl(&["reconcile", "--apply"], &[])?, 0)?;
+    expect("check", carl(&["reconcile", "--check"], &[])?, 0)?;
+    let (_, stats) = http(&addr, "GET", "/_sim/stats", None)?;
+    step("kong-sim counted these requests");
+    println!("{stats}");
+    drop(sim);
+    println!("\nDemo complete; kong-sim stopped.");
+    Ok(())
+}
+
+fn step(title: &str) {
+    println!("\n\x1b[1m== {title}\x1b[0m");
+}
+
+/// Starts kong-sim on a free port and waits for its `listening on URL` line.
+fn start_sim(bin: &Path) -> Result<(Sim, String), String> {
+    let mut child = Command::new(bin)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start kong-sim: {e}"))?;
+    let stdout = child.stdout.take().ok_or("kong-sim has no stdout")?;
+    let sim = Sim(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| format!("reading kong-sim's output: {e}"))?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("unexpected first line from kong-sim: {line:?}"))?
+        .to_owned();
+    Ok((sim, addr))
+}
+
+/// One plain HTTP/1.1 request: enough for the demo's direct Admin API calls.
+fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String), String> {
+    let host = addr.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let body = body.unwrap_or("");
+    let content_type = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
+    if Instant::now() > deadline {
+        return Err(format!("{method} {path}: timed out"));
+    }
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{method} {path}: not an HTTP response"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    Ok((status, body))
+}

@@ -1,0 +1,153 @@
+//! What the end-to-end tests share: a gateway to talk to and a way to run carl.
+//!
+//! By default each test starts its own kong-sim on a free port. With
+//! `CARL_TEST_KONG_ADDR` set, the tests run unchanged against that real Kong instead
+//! (run them one at a time: `cargo test -- --test-threads=1`); it is emptied of services
+//! and routes before each test, and request counts, which only kong-sim keeps, are not
+//! checked.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+
+pub struct Gateway {
+    pub url: String,
+    runtime: tokio::runtime::Runtime,
+    sim: Option<kong_sim::RunningSim>,
+    http: reqwest::Client,
+}
+
+impl Gateway {
+    pub fn start() -> Gateway {
+        carl_admin_client::init_crypto();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("http client");
+        match std::env::var("CARL_TEST_KONG_ADDR") {
+            Ok(url) => {
+                let gw = Gateway {
+                    url,
+                    runtime,
+                    sim: None,
+                    http,
+                };
+                gw.empty_real_kong();
+                gw
+            }
+            Err(_) => {
+                let sim = runtime
+                    .block_on(kong_sim::start(kong_sim::SimConfig::default()))
+                    .expect("kong-sim starts");
+                Gateway {
+                    url: sim.url(),
+                    runtime,
+                    sim: Some(sim),
+                    http,
+                }
+            }
+        }
+    }
+
+    /// True when talking to kong-sim, which counts requests.
+    pub fn is_sim(&self) -> bool {
+        self.sim.is_some()
+    }
+
+    /// A direct Admin API call, as an operator's curl would make it.
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let url = format!("{}{path}", self.url);
+        self.runtime.block_on(async {
+            let mut req = self.http.request(method, url);
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            let resp = req.send().await.expect("admin API answers");
+            let status = resp.status().as_u16();
+            let bytes = resp.bytes().await.expect("body");
+            (
+                status,
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            )
+        })
+    }
+
+    /// kong-sim's request counters; `None` on a real Kong.
+    pub fn stats(&self) -> Option<Value> {
+        self.is_sim()
+            .then(|| self.call("GET", "/_sim/stats", None).1)
+    }
+
+    /// Requests that write (POST, PUT, PATCH, DELETE) counted so far; `None` on a real Kong.
+    pub fn writes(&self) -> Option<u64> {
+        let stats = self.stats()?;
+        let by_method = &stats["requests"]["by_method"];
+        Some(
+            ["POST", "PUT", "PATCH", "DELETE"]
+                .iter()
+                .map(|m| by_method[*m].as_u64().unwrap_or(0))
+                .sum(),
+        )
+    }
+
+    /// All requests counted so far; `None` on a real Kong.
+    pub fn requests(&self) -> Option<u64> {
+        Some(self.stats()?["requests"]["total"].as_u64().unwrap_or(0))
+    }
+
+    /// Every entity of a collection (first page of 1000 is plenty in tests).
+    pub fn list(&self, collection: &str) -> Vec<Value> {
+        let (status, body) = self.call("GET", &format!("/{collection}?size=1000"), None);
+        assert_eq!(status, 200, "GET /{collection}: {body}");
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn empty_real_kong(&self) {
+        for collection in ["routes", "services"] {
+            for e in self.list(collection) {
+                let id = e["id"].as_str().expect("id");
+                let (status, body) = self.call("DELETE", &format!("/{collection}/{id}"), None);
+                assert_eq!(status, 204, "emptying {collection}: {body}");
+            }
+        }
+    }
+
+    /// `carl` with `CARL_KONG_ADDR` pointing here and a clean environment.
+    pub fn carl(&self) -> Command {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("carl"));
+        cmd.env_clear()
+            .env("CARL_KONG_ADDR", &self.url)
+            .env("NO_COLOR", "1")
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        cmd
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(sim) = self.sim.take() {
+            self.runtime.block_on(sim.shutdown());
+        }
+    }
+}
+
+/// Writes `text` to `name` in `dir` and returns the path as a string.
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write desired-state file");
+    path.display().to_string()
+}
+
+/// The JSON plan carl prints with `--format json`.
+pub fn json_plan(output: &[u8]) -> Value {
+    serde_json::from_slice(output).unwrap_or_else(|e| json!({"unparseable": e.to_string()}))
+}

@@ -1,0 +1,375 @@
+//! `carl reconcile` end to end: a file, the carl binary, and a gateway (kong-sim, or a
+//! real Kong with CARL_TEST_KONG_ADDR).
+
+mod common;
+
+use common::{Gateway, json_plan, write};
+use predicates::prelude::*;
+use predicates::str::contains;
+use serde_json::json;
+
+const GATEWAY: &str = r#"_format_version: "3.0"
+services:
+  - name: orders
+    url: http://orders.internal:8080/v1
+    retries: 3
+    routes:
+      - name: orders-api
+        paths: [/orders]
+        methods: [GET, POST]
+      - hosts: [legacy.example.com]
+        paths: [/shop/orders]
+        strip_path: false
+  - name: storefront
+    host: api-${ACTIVE_COLOR:-blue}.internal
+    port: 8080
+routes:
+  - name: storefront
+    service: storefront
+    hosts: [shop.example.com]
+    paths: [/]
+"#;
+
+#[test]
+fn plan_apply_check_and_drift_end_to_end() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gateway.yaml", GATEWAY);
+
+    // Empty gateway: the plan lists every create and writes nothing.
+    gw.carl()
+        .args(["reconcile", "--plan", "-f", &file])
+        .assert()
+        .code(0)
+        .stdout(contains("+ service \"orders\""))
+        .stdout(contains("+ service \"storefront\""))
+        .stdout(contains("+ route \"orders-api\""))
+        .stdout(contains(
+            "+ route (unnamed) legacy.example.com /shop/orders",
+        ))
+        .stdout(contains("+ route \"storefront\""))
+        .stdout(contains("host: \"api-blue.internal\""))
+        .stdout(contains("Plan: 5 to create, 0 to update, 0 to delete."));
+    assert_eq!(gw.writes(), Some(0).filter(|_| gw.is_sim()));
+
+    // Apply: every create, reported.
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &file])
+        .assert()
+        .code(0)
+        .stdout(contains("+ route \"orders-api\": created"))
+        .stdout(contains("Apply complete: 5 created, 0 updated, 0 deleted."));
+    assert_eq!(gw.list("services").len(), 2);
+    assert_eq!(gw.list("routes").len(), 3);
+    let writes_after_apply = gw.writes();
+    if gw.is_sim() {
+        assert_eq!(writes_after_apply, Some(5), "one PUT per entity");
+    }
+
+    // Plan and check now find nothing, and make no writes.
+    gw.carl()
+        .args(["reconcile", "--plan", "--detailed-exitcode", "-f", &file])
+        .assert()
+        .code(0)
+        .stdout(contains("No changes."));
+    gw.carl()
+        .args(["reconcile", "--check", "-f", &file])
+        .assert()
+        .code(0)
+        .stdout(contains("No drift"));
+    assert_eq!(
+        gw.writes(),
+        writes_after_apply,
+        "plan and check never write"
+    );
+
+    // One field edited in the file: the plan shows exactly that field.
+    let edited = write(
+        dir.path(),
+        "edited.yaml",
+        &GATEWAY.replace("retries: 3", "retries: 7"),
+    );
+    let out = gw
+        .carl()
+        .args(["reconcile", "--plan", "--detailed-exitcode", "-f", &edited])
+        .assert()
+        .code(2)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text,
+        "  ~ service \"orders\"\n      retries: 3 → 7\n\nPlan: 0 to create, 1 to update, 0 to delete.\n"
+    );
+
+    // The live gateway changed behind carl's back: check names it and exits 2.
+    let (status, body) = gw.call(
+        "PATCH",
+        "/routes/orders-api",
+        Some(json!({"paths": ["/orders", "/v2/orders"]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    gw.carl()
+        .args(["reconcile", "--check", "-f", &file])
+        .assert()
+        .code(2)
+        .stdout(contains("Drift"))
+        .stdout(contains("~ route \"orders-api\""))
+        .stdout(contains(r#"paths: ["/orders","/v2/orders"] → ["/orders"]"#));
+
+    // Apply repairs it with one PATCH; check is clean again.
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &file])
+        .assert()
+        .code(0)
+        .stdout(contains("Apply complete: 0 created, 1 updated, 0 deleted."));
+    gw.carl()
+        .args(["reconcile", "--check", "-f", &file])
+        .assert()
+        .code(0);
+    if let Some(stats) = gw.stats() {
+        assert_eq!(
+            stats["requests"]["by_method"]["PATCH"], 2,
+            "the drift PATCH and carl's repair: {stats}"
+        );
+    }
+}
+
+#[test]
+fn applying_the_same_file_twice_writes_nothing_the_second_time() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gateway.yaml", GATEWAY);
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &file])
+        .assert()
+        .code(0);
+    let before = gw.writes();
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &file])
+        .assert()
+        .code(0)
+        .stdout(contains("No changes."));
+    assert_eq!(gw.writes(), before);
+}
+
+/// Renaming a service (no id in the file) creates the new service, moves its named
+/// routes to it with a PATCH, recreates its unnamed routes (their identity includes
+/// the service) and deletes the old one last: never a 409.
+#[test]
+fn renaming_a_service_never_conflicts() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gateway.yaml", GATEWAY);
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &file])
+        .assert()
+        .code(0);
+    let old_orders = gw.call("GET", "/services/orders", None).1;
+    let renamed = write(
+        dir.path(),
+        "renamed.yaml",
+        &GATEWAY.replace("name: orders\n", "name: orders-v2\n"),
+    );
+
+    let out = gw
+        .carl()
+        .args(["reconcile", "--plan", "--format", "json", "-f", &renamed])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let plan = json_plan(&out);
+    assert_eq!(
+        plan["summary"],
+        json!({"create": 2, "update": 1, "delete": 2}),
+        "{plan}"
+    );
+
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &renamed])
+        .assert()
+        .code(0)
+        .stdout(contains("~ route \"orders-api\": updated"))
+        .stdout(contains("- service \"orders\": deleted"));
+    gw.carl()
+        .args(["reconcile", "--check", "-f", &renamed])
+        .assert()
+        .code(0);
+    let (status, _) = gw.call(
+        "GET",
+        &format!("/services/{}", old_orders["id"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(status, 404, "the old service is gone");
+    let route = gw.call("GET", "/routes/orders-api", None).1;
+    let new_orders = gw.call("GET", "/services/orders-v2", None).1;
+    assert_eq!(route["service"]["id"], new_orders["id"]);
+    if let Some(stats) = gw.stats() {
+        assert_eq!(
+            stats["requests"]["by_status"]["409"],
+            serde_json::Value::Null,
+            "{stats}"
+        );
+    }
+}
+
+#[test]
+fn json_plan_has_summary_and_ops() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gateway.yaml", GATEWAY);
+    let out = gw
+        .carl()
+        .args(["reconcile", "--plan", "--format", "json", "-f", &file])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let plan = json_plan(&out);
+    assert_eq!(
+        plan["summary"],
+        json!({"create": 5, "update": 0, "delete": 0})
+    );
+    let ops = plan["ops"].as_array().unwrap();
+    assert_eq!(ops.len(), 5);
+    let orders = ops.iter().find(|o| o["label"] == "\"orders\"").unwrap();
+    assert_eq!(orders["action"], "create");
+    assert_eq!(orders["kind"], "service");
+    let route = ops.iter().find(|o| o["label"] == "\"orders-api\"").unwrap();
+    assert_eq!(route["depends_on"], json!([orders["index"]]));
+    assert_eq!(route["body"]["service"]["id"], orders["id"]);
+}
+
+#[test]
+fn blue_green_switch_is_one_field() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gateway.yaml", GATEWAY);
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &file])
+        .assert()
+        .code(0);
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &file])
+        .env("ACTIVE_COLOR", "green")
+        .assert()
+        .code(0)
+        .stdout(contains(
+            "host: \"api-blue.internal\" → \"api-green.internal\"",
+        ))
+        .stdout(contains("Apply complete: 0 created, 1 updated, 0 deleted."));
+    assert_eq!(
+        gw.call("GET", "/services/storefront", None).1["host"],
+        "api-green.internal"
+    );
+}
+
+#[test]
+fn bad_files_exit_1_with_their_place_and_send_nothing() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "syntax.yaml",
+            "_format_version: \"3.0\"\nservices:\n  - name: a\n    host: [oops\n",
+            "syntax.yaml:",
+        ),
+        (
+            "type.yaml",
+            "_format_version: \"3.0\"\nservices:\n  - name: a\n    host: a.internal\n    port: eighty\n",
+            "type.yaml:5:11: service.port: expected an integer, found a string",
+        ),
+        (
+            "unset.yaml",
+            "_format_version: \"3.0\"\nservices:\n  - name: a\n    host: ${CARL_TEST_SURELY_UNSET}\n",
+            "unset.yaml:4:11: environment variable CARL_TEST_SURELY_UNSET is not set",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let file = write(dir.path(), name, text);
+        for mode in ["--plan", "--apply", "--check"] {
+            gw.carl()
+                .args(["reconcile", mode, "-f", &file])
+                .assert()
+                .code(1)
+                .stderr(contains(expected))
+                .stderr(contains("nothing was sent to Kong"));
+        }
+    }
+    assert_eq!(
+        gw.requests(),
+        Some(0).filter(|_| gw.is_sim()),
+        "not even a read"
+    );
+}
+
+/// Kong refuses one route: that op fails with Kong's message, its siblings are applied,
+/// and the run exits 1. Fixing the file and running again converges.
+#[test]
+fn a_refused_write_is_reported_with_kongs_message_and_the_rest_is_applied() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = GATEWAY.replace("paths: [/shop/orders]", "paths: [shop/orders]");
+    let file = write(dir.path(), "gateway.yaml", &bad);
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &file])
+        .assert()
+        .code(1)
+        .stdout(contains(
+            "+ route (unnamed) legacy.example.com shop/orders: failed: 400",
+        ))
+        .stdout(contains(
+            "should start with: / (fixed path) or ~/ (regex path)",
+        ))
+        .stdout(contains("+ route \"orders-api\": created"))
+        .stdout(contains("Apply failed: 4 done, 1 failed, 0 skipped."));
+    let fixed = write(dir.path(), "fixed.yaml", GATEWAY);
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &fixed])
+        .assert()
+        .code(0)
+        .stdout(contains("Apply complete: 1 created, 0 updated, 0 deleted."));
+    gw.carl()
+        .args(["reconcile", "--check", "-f", &fixed])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn unreachable_kong_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gateway.yaml", GATEWAY);
+    let gw = Gateway::start();
+    gw.carl()
+        .args([
+            "reconcile",
+            "--plan",
+            "-f",
+            &file,
+            "--kong-addr",
+            "http://127.0.0.1:1",
+        ])
+        .assert()
+        .code(1)
+        .stderr(contains("cannot reach Kong at http://127.0.0.1:1"))
+        .stderr(contains("connection failed").or(contains("refused")));
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    let gw = Gateway::start();
+    gw.carl()
+        .args(["reconcile", "-f", "x.yaml"])
+        .assert()
+        .code(1);
+    gw.carl()
+        .args(["--help"])
+        .assert()
+        .code(0)
+        .stdout(contains("Examples:"))
+        .stdout(contains("CARL_KONG_ADDR"));
+}
