@@ -205,7 +205,7 @@ impl Loader<'_> {
             self.error(value, format!("_info: expected a mapping, found {found}"));
             return;
         };
-        for (key, v) in entries {
+        for (key, _) in entries {
             match self.key(key) {
                 Some("select_tags") => self.error(
                     key,
@@ -222,7 +222,6 @@ impl Loader<'_> {
                 }
                 None => {}
             }
-            let _ = v;
         }
     }
 

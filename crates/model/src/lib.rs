@@ -90,6 +90,21 @@ impl std::fmt::Display for Kind {
     }
 }
 
+/// Completes `obj` as Kong completes an insert of `kind`: the schema's defaults, then
+/// what a subschema changes. Routes pick a subschema by their first protocol
+/// (`kong/db/schema/entities/routes_subschemas.lua`): grpc and grpcs routes default
+/// `strip_path` to false, not true.
+pub fn fill_defaults(kind: Kind, schema: &Schema, obj: &mut Object) {
+    if kind == Kind::Route && obj.get("strip_path").is_none_or(Value::is_null) {
+        let protocols = obj.get("protocols").and_then(Value::as_array);
+        let first = protocols.and_then(|p| p.first()).and_then(Value::as_str);
+        if matches!(first, Some("grpc" | "grpcs")) {
+            obj.insert("strip_path".into(), Value::Bool(false));
+        }
+    }
+    schema.fill_defaults(obj);
+}
+
 /// What the gateway has, by kind, as the Admin API returned it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveState {
@@ -153,6 +168,22 @@ mod tests {
         assert_ne!(a, deterministic_id(Kind::Route, "orders"));
         assert_ne!(a, deterministic_id(Kind::Service, "orders2"));
         assert_eq!(a.get_version_num(), 5);
+    }
+
+    #[test]
+    fn grpc_routes_default_strip_path_to_false() {
+        let mut grpc = serde_json::json!({"protocols": ["grpcs", "grpc"], "paths": ["/"]})
+            .as_object()
+            .unwrap()
+            .clone();
+        fill_defaults(Kind::Route, Kind::Route.schema(), &mut grpc);
+        assert_eq!(grpc["strip_path"], false);
+        let mut http = serde_json::json!({"paths": ["/"]})
+            .as_object()
+            .unwrap()
+            .clone();
+        fill_defaults(Kind::Route, Kind::Route.schema(), &mut http);
+        assert_eq!(http["strip_path"], true);
     }
 
     #[test]

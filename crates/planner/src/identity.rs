@@ -56,7 +56,7 @@ fn strings(value: Option<&Value>) -> impl Iterator<Item = &str> {
 
 /// How an entity is shown to people: `"orders"` for a named one; for an unnamed route
 /// what it matches, e.g. `(unnamed) GET api.example.test/orders`.
-pub fn label(kind: Kind, entity: &Object, _service_name: Option<&str>) -> String {
+pub fn label(kind: Kind, entity: &Object) -> String {
     if let Some(name) = entity.get(kind.endpoint_key()).and_then(Value::as_str) {
         return format!("\"{name}\"");
     }
@@ -134,13 +134,13 @@ mod tests {
     #[test]
     fn labels_show_names_or_what_a_route_matches() {
         assert_eq!(
-            label(Kind::Service, &obj(json!({"name": "orders"})), None),
+            label(Kind::Service, &obj(json!({"name": "orders"}))),
             "\"orders\""
         );
         let r =
             obj(json!({"methods": ["GET"], "hosts": ["api.example.test"], "paths": ["/orders"]}));
         assert_eq!(
-            label(Kind::Route, &r, None),
+            label(Kind::Route, &r),
             "(unnamed) GET api.example.test /orders"
         );
     }

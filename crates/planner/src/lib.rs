@@ -187,7 +187,7 @@ pub fn plan(
                     location: Some(entity.location.clone()),
                     message: format!(
                         "{kind} {} is defined twice: first at {first}, again here",
-                        identity::label(kind, &r.fields, None)
+                        identity::label(kind, &r.fields)
                     ),
                 });
             }
@@ -240,13 +240,13 @@ pub fn plan(
                 ids.insert((kind, format!("name:{name}")), id.clone());
             }
             ids.insert((kind, format!("id:{id}")), id.clone());
-            names.insert(id.clone(), identity::label(kind, &r.fields, None));
+            names.insert(id.clone(), identity::label(kind, &r.fields));
             match m {
                 None => builder.create(kind, id, r.source, &r.fields, schema),
                 Some(live) => {
                     let changes = diff::changes(schema, &r.fields, live);
                     if !changes.is_empty() {
-                        builder.update(kind, id, identity::label(kind, &r.fields, None), changes);
+                        builder.update(kind, id, identity::label(kind, &r.fields), changes);
                     }
                 }
             }
@@ -255,13 +255,8 @@ pub fn plan(
         // Deletes: live entities nothing in the files matched.
         for o in live_of_kind {
             if !taken.contains(live_id(o)) {
-                names.insert(live_id(o).to_owned(), identity::label(kind, o, None));
-                builder.delete(
-                    kind,
-                    live_id(o).to_owned(),
-                    identity::label(kind, o, None),
-                    o,
-                );
+                names.insert(live_id(o).to_owned(), identity::label(kind, o));
+                builder.delete(kind, live_id(o).to_owned(), identity::label(kind, o), o);
             }
         }
     }
@@ -310,7 +305,7 @@ fn resolve<'a>(
         };
         fields.insert((*field).to_owned(), value);
     }
-    schema.fill_defaults(&mut fields);
+    carl_model::fill_defaults(kind, schema, &mut fields);
     for generated in kind.generated_fields() {
         fields.remove(*generated);
     }

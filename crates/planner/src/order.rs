@@ -86,7 +86,7 @@ impl Builder {
                 action: Action::Create,
                 kind,
                 id,
-                label: crate::identity::label(kind, fields, None),
+                label: crate::identity::label(kind, fields),
                 changes,
                 body,
                 depends_on: Vec::new(),

@@ -58,7 +58,7 @@ fn write_op(out: &mut String, plan: &Plan, op: &Op) {
     let width = op.changes.iter().map(|c| c.field.len()).max().unwrap_or(0) + 1;
     for c in &op.changes {
         let field = format!("{}:", c.field);
-        let new = show(plan, &c.field, &c.new);
+        let new = show(plan, &c.new);
         match op.action {
             // A create shows what the file sets; nulls add nothing to read.
             Action::Create if c.new.is_null() => {}
@@ -66,7 +66,7 @@ fn write_op(out: &mut String, plan: &Plan, op: &Op) {
                 let _ = writeln!(out, "      {field:<width$} {new}");
             }
             _ => {
-                let old = show(plan, &c.field, &c.old);
+                let old = show(plan, &c.old);
                 let _ = writeln!(out, "      {field:<width$} {old} → {new}");
             }
         }
@@ -74,7 +74,7 @@ fn write_op(out: &mut String, plan: &Plan, op: &Op) {
 }
 
 /// A value as compact JSON; a foreign key as the label of the entity it points to.
-fn show(plan: &Plan, _field: &str, value: &Value) -> String {
+fn show(plan: &Plan, value: &Value) -> String {
     if let Some(id) = carl_model::foreign_id(value)
         && value.as_object().is_some_and(|o| o.len() == 1)
         && let Some(label) = plan.names.get(id)
