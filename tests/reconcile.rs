@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Gateway, json_plan, write};
+use common::{Gateway, write};
 use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::json;
@@ -173,15 +173,7 @@ fn renaming_a_service_never_conflicts() {
         &GATEWAY.replace("name: orders\n", "name: orders-v2\n"),
     );
 
-    let out = gw
-        .carl()
-        .args(["reconcile", "--plan", "--format", "json", "-f", &renamed])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let plan = json_plan(&out);
+    let plan = gw.json_plan(&renamed);
     assert_eq!(
         plan["summary"],
         json!({"create": 2, "update": 1, "delete": 2}),
@@ -221,15 +213,7 @@ fn json_plan_has_summary_and_ops() {
     let gw = Gateway::start();
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "gateway.yaml", GATEWAY);
-    let out = gw
-        .carl()
-        .args(["reconcile", "--plan", "--format", "json", "-f", &file])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let plan = json_plan(&out);
+    let plan = gw.json_plan(&file);
     assert_eq!(
         plan["summary"],
         json!({"create": 5, "update": 0, "delete": 0})

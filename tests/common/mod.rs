@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use assert_cmd::Command;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub struct Gateway {
     pub url: String,
@@ -132,6 +132,18 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// `carl reconcile --plan --format json -f file`, which must succeed, parsed.
+    pub fn json_plan(&self, file: &str) -> Value {
+        let assert = self
+            .carl()
+            .args(["reconcile", "--plan", "--format", "json", "-f", file])
+            .assert()
+            .code(0);
+        serde_json::from_slice(&assert.get_output().stdout).expect("--format json prints JSON")
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         if let Some(sim) = self.sim.take() {
@@ -145,9 +157,4 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write desired-state file");
     path.display().to_string()
-}
-
-/// The JSON plan carl prints with `--format json`.
-pub fn json_plan(output: &[u8]) -> Value {
-    serde_json::from_slice(output).unwrap_or_else(|e| json!({"unparseable": e.to_string()}))
 }
