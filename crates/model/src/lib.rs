@@ -6,6 +6,7 @@
 //! comes from Kong's own schemas ([`schema`]), never from hand-written structs, so fields
 //! a newer Kong adds flow through untouched.
 
+pub mod lua_pattern;
 pub mod schema;
 pub mod service_url;
 
