@@ -66,7 +66,7 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
     };
     tracing::info!(addr = client.addr(), "reading the gateway");
     let (live, (schemas, warnings)) =
-        tokio::join!(client.read_state(Kind::ALL), read_schemas(&client));
+        tokio::join!(client.read_state(Kind::MANAGED), read_schemas(&client));
     let live = match live {
         Ok(live) => live,
         Err(e) => {
@@ -122,7 +122,7 @@ async fn read_schemas(client: &AdminClient) -> (Schemas, Vec<String>) {
     let mut schemas = Schemas::default();
     let mut warnings = Vec::new();
     let fetched = futures_util::future::join_all(
-        Kind::ALL
+        Kind::MANAGED
             .iter()
             .map(|&kind| async move { (kind, client.schema(kind).await) }),
     )

@@ -111,7 +111,7 @@ impl AdminClient {
 
     /// Kong's schema for `kind` (`GET /schemas/{kind}`).
     pub async fn schema(&self, kind: Kind) -> Result<Schema, Error> {
-        let path = format!("/schemas/{}", kind.path());
+        let path = format!("/schemas/{}", kind.dao());
         let raw = self.request(Method::GET, &path, None).await?;
         Schema::from_json(raw).map_err(|e| Error::Decode { path, message: e })
     }

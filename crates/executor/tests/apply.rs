@@ -115,7 +115,7 @@ async fn a_failed_op_skips_only_its_dependents() {
     assert_eq!(report.counts(), (2, 1, 1));
     let s = stats(&sim).await;
     assert_eq!(
-        s["requests"]["by_route"]["PUT /routes/{key}"], 1,
+        s["requests"]["by_route"]["PUT /routes/{routes}"], 1,
         "the skipped route was never sent: {s}"
     );
     sim.shutdown().await;

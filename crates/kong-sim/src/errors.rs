@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use crate::validate::Errors;
+use carl_model::validate::{Violations as Errors, lua_literal};
 
 /// An error answer, shaped exactly as Kong shapes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,14 +104,24 @@ impl ApiError {
         )
     }
 
-    /// Code 5 (409).
-    pub fn unique_violation(field: &str, value: &str) -> Self {
+    /// Code 5 (409) for a unique field of any type.
+    pub fn unique_violation_value(field: &str, value: &Value) -> Self {
+        let mut fields = Map::new();
+        fields.insert(field.to_owned(), value.clone());
+        Self::unique_violation_fields(&fields)
+    }
+
+    /// Code 5 (409) for a combination (a cache key): `{consumer=null,name="cors",...}`.
+    pub fn unique_violation_fields(fields: &Map<String, Value>) -> Self {
         Self::dao(
             StatusCode::CONFLICT,
             5,
             "unique constraint violation",
-            format!("UNIQUE violation detected on '{}'", lua_kv(field, value)),
-            Some(json!({ field: value })),
+            format!(
+                "UNIQUE violation detected on '{}'",
+                lua_literal(&Value::Object(fields.clone()))
+            ),
+            Some(Value::Object(fields.clone())),
         )
     }
 

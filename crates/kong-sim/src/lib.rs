@@ -11,12 +11,14 @@
 //! ```
 
 mod body;
+mod engine;
 mod errors;
+mod hooks;
 mod pagination;
+mod router;
 mod server;
 mod stats;
 mod store;
-mod validate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,27 +1,28 @@
-//! The Admin API router: Kong's generic endpoints for services and routes
-//! (kong/api/endpoints.lua) plus the `/_sim/` control endpoints.
+//! The HTTP side: one dispatcher over the endpoints of [`crate::router`], Kong's
+//! response headers, injected latency and request counting, and the `/_sim/` controls.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post, put};
-use carl_model::{FieldType, Kind, Object, foreign_id, is_uuid, service_url};
+use axum::routing::{get, post, put};
+use carl_model::{Kind, Object, foreign_id, is_uuid};
 use serde_json::{Value, json};
 
 use crate::SimConfig;
+use crate::engine;
 use crate::errors::ApiError;
 use crate::pagination::{self, PageRequest};
+use crate::router::{self, Endpoint};
 use crate::stats::Stats;
 use crate::store::Store;
-use crate::validate::{self, Errors};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -53,92 +54,38 @@ impl Sim {
 }
 
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
-    (status, body.to_string()).into_response()
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
 }
 
-fn ok(status: StatusCode, obj: &Object) -> ApiResult {
-    Ok(json_response(status, &Value::Object(obj.clone())))
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+fn ok(status: StatusCode, obj: Object) -> ApiResult {
+    Ok(json_response(status, &Value::Object(obj)))
 }
 
 type S = Arc<Sim>;
 
-/// Registers `path` and `path/`: Kong tolerates a trailing slash.
-fn both(router: Router<S>, path: &str, mr: MethodRouter<S>) -> Router<S> {
-    router
-        .route(&format!("{path}/"), mr.clone())
-        .route(path, mr)
-}
-
 pub fn router(sim: S) -> Router {
-    let mut r = Router::new().route("/", get(root));
-    r = both(r, "/services", get(list_services).post(post_service));
-    r = both(
-        r,
-        "/services/{key}",
-        get(get_service)
-            .put(put_service)
-            .patch(patch_service)
-            .delete(delete_service),
-    );
-    r = both(
-        r,
-        "/services/{key}/routes",
-        get(list_service_routes).post(post_service_route),
-    );
-    r = both(
-        r,
-        "/services/{key}/routes/{rkey}",
-        get(get_service_route)
-            .put(put_service_route)
-            .patch(patch_service_route)
-            .delete(delete_service_route),
-    );
-    r = both(r, "/routes", get(list_routes).post(post_route));
-    r = both(
-        r,
-        "/routes/{key}",
-        get(get_route)
-            .put(put_route)
-            .patch(patch_route)
-            .delete(delete_route),
-    );
-    r = both(
-        r,
-        "/routes/{key}/service",
-        get(get_route_service).patch(patch_route_service),
-    );
-    r = both(r, "/schemas/{name}", get(get_schema));
-    r = r
+    Router::new()
         .route("/_sim/stats", get(sim_stats))
         .route("/_sim/reset", post(sim_reset))
-        .route("/_sim/faults", put(sim_faults));
-    r.fallback(|| async { ApiError::not_found() })
+        .route("/_sim/faults", put(sim_faults))
+        .fallback(dispatch)
         .layer(middleware::from_fn_with_state(sim.clone(), kong_layer))
         .layer(DefaultBodyLimit::max(10 * 1024 * 1024))
         .with_state(sim)
 }
 
-/// Kong's response headers, the JSON 405, injected latency and request counting.
+/// Kong's response headers, injected latency and request counting.
 async fn kong_layer(State(sim): State<S>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let path = req.uri().path();
+    let path = req.uri().path().to_owned();
     let is_sim = path == "/_sim" || path.starts_with("/_sim/");
     let method = req.method().as_str().to_owned();
-    let route = req.extensions().get::<MatchedPath>().map(|m| {
-        let p = m.as_str();
-        let p = if p.len() > 1 {
-            p.trim_end_matches('/')
-        } else {
-            p
-        };
-        format!("{method} {p}")
-    });
+    let route = router::route(&path).map(|e| format!("{method} {}", e.template()));
 
     // CORS: Kong echoes the request's Origin, else `*` (kong/api/init.lua).
     let origin = req
@@ -155,16 +102,13 @@ async fn kong_layer(State(sim): State<S>, req: Request, next: Next) -> Response 
     }
 
     let mut resp = next.run(req).await;
-    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
-        && !resp.headers().contains_key(header::CONTENT_TYPE)
-    {
-        resp = ApiError::method_not_allowed().into_response();
-    }
     let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
     if let Ok(v) = HeaderValue::from_str(&format!("kong/{}", sim.config.kong_version)) {
         headers.insert(header::SERVER, v);
     }
@@ -184,296 +128,335 @@ async fn kong_layer(State(sim): State<S>, req: Request, next: Next) -> Response 
     resp
 }
 
-// ---- node and schemas ----
-
-async fn root(State(sim): State<S>) -> Response {
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "version": sim.config.kong_version,
-            "edition": "community",
-            "tagline": "Welcome to kong",
-            "hostname": "kong-sim",
-            "node_id": sim.node_id,
-            "lua_version": "LuaJIT 2.1.0-kong-sim",
-            "timers": {"running": 0, "pending": 0},
-            "configuration": {
-                "database": "postgres",
-                "role": "traditional",
-                "router_flavor": "traditional_compatible",
-            },
-            "plugins": {"available_on_server": {}, "enabled_in_cluster": []},
-        }),
-    )
-}
-
-async fn get_schema(Path(name): Path<String>) -> ApiResult {
-    match Kind::from_path(&name) {
-        Some(kind) => Ok(json_response(StatusCode::OK, &kind.schema().raw)),
-        None => Err(ApiError::Message(
-            StatusCode::NOT_FOUND,
-            format!("No entity named '{name}'"),
-        )),
+/// Every Admin API request: route, check the method, run it.
+async fn dispatch(
+    State(sim): State<S>,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(endpoint) = router::route(uri.path()) else {
+        return ApiError::not_found().into_response();
+    };
+    let allowed = endpoint.methods();
+    if method == Method::OPTIONS {
+        return options(allowed);
     }
-}
-
-// ---- key resolution ----
-
-/// A path key: a UUID is only ever an id; anything else is the endpoint key
-/// (`name`), which must pass the field's validator (else code 10).
-enum Key {
-    Id(String),
-    Name(String),
-}
-
-fn parse_key(key: &str) -> Result<Key, ApiError> {
-    if is_uuid(key) {
-        Ok(Key::Id(key.to_ascii_lowercase()))
+    let verb = if method == Method::HEAD {
+        "GET"
     } else {
-        validate::validate_utf8_name(key).map_err(|m| ApiError::invalid_unique("name", m))?;
-        Ok(Key::Name(key.to_owned()))
-    }
-}
-
-fn find(store: &Store, kind: Kind, key: &Key) -> Option<String> {
-    let table = store.table(kind);
-    match key {
-        Key::Id(id) => table.get(id).map(|_| id.clone()),
-        Key::Name(name) => table.id_by_name(name).map(str::to_owned),
-    }
-}
-
-fn find_key(store: &Store, kind: Kind, key: &str) -> Result<Option<String>, ApiError> {
-    Ok(find(store, kind, &parse_key(key)?))
-}
-
-// ---- writes ----
-
-/// `url` → protocol/host/port/path (services.lua shorthand); `url` wins.
-fn expand_url(kind: Kind, body: &mut Object) -> Result<(), ApiError> {
-    if kind != Kind::Service {
-        return Ok(());
-    }
-    let Some(url) = body.remove("url") else {
-        return Ok(());
+        method.as_str()
     };
-    match url {
-        Value::Null => Ok(()),
-        Value::String(s) if s.is_empty() => Err(ApiError::schema_violation(&Errors::field(
-            "url",
-            "length must be at least 1",
-        ))),
-        Value::String(s) => match service_url::expand(&s) {
-            Ok(fields) => {
-                for (k, v) in fields {
-                    body.insert(k.into(), v);
-                }
-                Ok(())
-            }
-            Err(msg) => Err(ApiError::schema_violation(&Errors::field("url", msg))),
+    if !allowed.contains(&verb) {
+        return ApiError::method_not_allowed().into_response();
+    }
+    let result = handle(&sim, &endpoint, verb, &query, &headers, &body);
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `OPTIONS`: 204 with the allowed methods (kong/api/api_helpers.lua).
+fn options(allowed: &[&str]) -> Response {
+    let mut methods: Vec<&str> = allowed.to_vec();
+    if methods.contains(&"GET") {
+        methods.push("HEAD");
+    }
+    methods.push("OPTIONS");
+    methods.sort_unstable();
+    let list = methods.join(", ");
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&list) {
+        resp.headers_mut().insert(header::ALLOW, v.clone());
+        resp.headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
+    }
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Content-Type"),
+    );
+    resp
+}
+
+fn handle(
+    sim: &Sim,
+    endpoint: &Endpoint,
+    verb: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult {
+    let read = |kind: Kind| crate::body::read(kind, headers, body);
+    match (endpoint, verb) {
+        (Endpoint::Root, _) => Ok(root(sim)),
+        (Endpoint::Status, _) => Ok(status(sim)),
+        (Endpoint::Endpoints, _) => Ok(json_response(
+            StatusCode::OK,
+            &json!({ "data": router::all_templates() }),
+        )),
+        (Endpoint::PluginsEnabled, _) => Ok(json_response(
+            StatusCode::OK,
+            &json!({ "enabled_plugins": carl_model::schema::plugin_names() }),
+        )),
+        (Endpoint::Schema(name), _) => match Kind::from_dao(name) {
+            Some(kind) => Ok(json_response(StatusCode::OK, &kind.schema().raw)),
+            None => Err(ApiError::Message(
+                StatusCode::NOT_FOUND,
+                format!("No entity named '{name}'"),
+            )),
         },
-        _ => Err(ApiError::schema_violation(&Errors::field(
-            "url",
-            "expected a string",
-        ))),
-    }
-}
-
-/// `{"name": "svc"}` → `{"id": ...}` (dao/init.lua `resolve_foreign`); code 13 when
-/// nothing has that name.
-fn resolve_foreign(store: &Store, kind: Kind, obj: &mut Object) -> Result<(), ApiError> {
-    for (field, parent) in kind.foreign_keys() {
-        let Some(Value::Object(fk)) = obj.get(*field) else {
-            continue;
-        };
-        if fk.get("id").and_then(Value::as_str).is_some_and(is_uuid) {
-            continue;
-        }
-        let Some(name) = fk.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        if validate::validate_utf8_name(name).is_err() {
-            continue;
-        }
-        match store.table(*parent).id_by_name(name) {
-            Some(id) => {
-                let id = id.to_owned();
-                obj.insert((*field).into(), json!({ "id": id }));
+        (Endpoint::PluginSchema(name), _) => match carl_model::schema::plugin(name) {
+            Some(schema) => Ok(json_response(StatusCode::OK, &schema.raw)),
+            None => Err(ApiError::Message(
+                StatusCode::NOT_FOUND,
+                format!("No plugin named '{name}'"),
+            )),
+        },
+        (Endpoint::LegacyPluginSchema(name), _) => {
+            match carl_model::schema::plugin(name).and_then(|s| s.field("config")) {
+                Some(config) => Ok(json_response(
+                    StatusCode::OK,
+                    &json!({ "fields": config.raw.get("fields").cloned().unwrap_or(json!([])) }),
+                )),
+                None => Err(ApiError::Message(
+                    StatusCode::NOT_FOUND,
+                    format!("No plugin named '{name}'"),
+                )),
             }
-            None => {
-                return Err(ApiError::foreign_key_unresolved(
-                    field,
-                    "name",
-                    name,
+        }
+        (Endpoint::SchemaValidate(name), _) => {
+            let kind = Kind::from_dao(name).ok_or_else(|| {
+                ApiError::Message(StatusCode::NOT_FOUND, format!("No entity named '{name}'"))
+            })?;
+            engine::validate_only(kind, read(kind)?)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "message": "schema validation successful" }),
+            ))
+        }
+        (Endpoint::PluginSchemaValidate, _) => {
+            engine::validate_only(Kind::Plugin, read(Kind::Plugin)?)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "message": "schema validation successful" }),
+            ))
+        }
+        (Endpoint::Collection(kind), "GET") => {
+            list(sim, *kind, None, query, &format!("/{}", kind.path()))
+        }
+        (Endpoint::Collection(kind), _) => {
+            let body = read(*kind)?;
+            ok(
+                StatusCode::CREATED,
+                engine::insert(&mut sim.store(), *kind, body, None)?,
+            )
+        }
+        (Endpoint::Entity(kind, key), "GET") => {
+            let store = sim.store();
+            let id = entity_id(&store, *kind, key)?.ok_or_else(ApiError::not_found)?;
+            output(&store, *kind, &id)
+        }
+        (Endpoint::Entity(kind, key), "PUT") => {
+            let body = read(*kind)?;
+            ok(
+                StatusCode::OK,
+                engine::upsert(&mut sim.store(), *kind, key, body, None)?,
+            )
+        }
+        (Endpoint::Entity(kind, key), "PATCH") => {
+            let body = read(*kind)?;
+            let mut store = sim.store();
+            match entity_id(&store, *kind, key)? {
+                Some(id) => ok(
+                    StatusCode::OK,
+                    engine::update(&mut store, *kind, &id, body)?,
+                ),
+                // Kong pre-reads a plugin to learn its type when the body has no name.
+                None if *kind == Kind::Plugin && !body.contains_key("name") => {
+                    Err(ApiError::not_found())
+                }
+                None if *kind == Kind::Certificate && !is_uuid(key) => Err(ApiError::Message(
+                    StatusCode::NOT_FOUND,
+                    "SNI not found".into(),
+                )),
+                None => Err(engine::not_found_error(&engine::parse_key(*kind, key)?)),
+            }
+        }
+        (Endpoint::Entity(kind, key), _) => {
+            let mut store = sim.store();
+            if let Some(id) = entity_id(&store, *kind, key)? {
+                engine::delete(&mut store, *kind, &id)?;
+            }
+            // Deleting what does not exist is not an error at the top level.
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        (
+            Endpoint::ForeignEntity {
+                kind,
+                key,
+                field,
+                target,
+            },
+            verb,
+        ) => {
+            let mut store = sim.store();
+            let id = entity_id(&store, *kind, key)?.ok_or_else(ApiError::not_found)?;
+            let parent = store
+                .get(*kind, &id)
+                .and_then(|o| o.get(*field))
+                .and_then(foreign_id)
+                .map(str::to_owned);
+            match (verb, parent) {
+                (_, None) => Err(ApiError::not_found()),
+                ("GET", Some(pid)) => output(&store, *target, &pid),
+                ("PATCH", Some(pid)) => {
+                    let body = read(*target)?;
+                    ok(
+                        StatusCode::OK,
+                        engine::update(&mut store, *target, &pid, body)?,
+                    )
+                }
+                ("PUT", Some(pid)) => {
+                    let body = read(*target)?;
+                    ok(
+                        StatusCode::OK,
+                        engine::upsert(&mut store, *target, &pid, body, None)?,
+                    )
+                }
+                (_, Some(_)) => Err(ApiError::method_not_allowed()),
+            }
+        }
+        (
+            Endpoint::Nested {
+                parent,
+                pkey,
+                child,
+                field,
+            },
+            verb,
+        ) => {
+            let pid = entity_id(&sim.store(), *parent, pkey)?.ok_or_else(ApiError::not_found)?;
+            if verb == "GET" {
+                let base = format!(
+                    "/{}/{}/{}",
                     parent.path(),
-                ));
+                    pagination::escape_uri(pkey),
+                    child.nested_path()
+                );
+                return list(sim, *child, Some((field, &pid)), query, &base);
             }
+            let body = read(*child)?;
+            ok(
+                StatusCode::CREATED,
+                engine::insert(&mut sim.store(), *child, body, Some((field, &pid)))?,
+            )
         }
-    }
-    Ok(())
-}
-
-/// PATCH merge: top-level fields replaced, records merged recursively.
-fn merge(kind: Kind, base: &Object, patch: Object) -> Object {
-    let mut out = base.clone();
-    for (k, v) in patch {
-        let is_record = kind
-            .schema()
-            .field(&k)
-            .is_some_and(|f| f.ty == FieldType::Record);
-        match (is_record, out.get_mut(&k), v) {
-            (true, Some(Value::Object(old)), Value::Object(new)) => {
-                for (nk, nv) in new {
-                    old.insert(nk, nv);
+        (
+            Endpoint::NestedEntity {
+                parent,
+                pkey,
+                child,
+                field,
+                ckey,
+            },
+            verb,
+        ) => {
+            let mut store = sim.store();
+            let pid = entity_id(&store, *parent, pkey)?.ok_or_else(ApiError::not_found)?;
+            if verb == "PUT" {
+                // No ownership check: PUT (re-)parents the child (endpoints.lua).
+                let body = read(*child)?;
+                drop(store);
+                let key = nested_put_key(&sim.store(), *child, field, &pid, ckey);
+                return ok(
+                    StatusCode::OK,
+                    engine::upsert(&mut sim.store(), *child, &key, body, Some((field, &pid)))?,
+                );
+            }
+            let cid =
+                nested_child(&store, *child, field, &pid, ckey)?.ok_or_else(ApiError::not_found)?;
+            match verb {
+                "GET" => output(&store, *child, &cid),
+                "PATCH" => {
+                    let body = read(*child)?;
+                    ok(
+                        StatusCode::OK,
+                        engine::update(&mut store, *child, &cid, body)?,
+                    )
+                }
+                _ => {
+                    engine::delete(&mut store, *child, &cid)?;
+                    Ok(StatusCode::NO_CONTENT.into_response())
                 }
             }
-            (_, _, v) => {
-                out.insert(k, v);
-            }
         }
     }
-    out
 }
 
-/// Validates `obj` and makes it storable: sets deduplicated, foreign keys `{id}`.
-fn finish_entity(store: &Store, kind: Kind, obj: &mut Object) -> Result<(), ApiError> {
-    resolve_foreign(store, kind, obj)?;
-    validate::validate(kind, obj).map_err(|e| ApiError::schema_violation(&e))?;
-    validate::dedup_sets(kind, obj);
-    for (field, _) in kind.foreign_keys() {
-        if let Some(id) = obj.get(*field).and_then(foreign_id).map(str::to_owned) {
-            obj.insert((*field).into(), json!({ "id": id }));
-        }
-    }
-    Ok(())
+/// The id a top-level path key names.
+fn entity_id(store: &Store, kind: Kind, key: &str) -> Result<Option<String>, ApiError> {
+    engine::find_key(store, kind, key)
 }
 
-/// Database-level checks: unique name (409) and foreign key existence (code 4).
-fn check_constraints(store: &Store, kind: Kind, id: &str, obj: &Object) -> Result<(), ApiError> {
-    if let Some(name) = obj.get("name").and_then(Value::as_str)
-        && let Some(other) = store.table(kind).id_by_name(name)
-        && other != id
-    {
-        return Err(ApiError::unique_violation("name", name));
-    }
-    for (field, parent) in kind.foreign_keys() {
-        if let Some(fid) = obj.get(*field).and_then(foreign_id)
-            && store.table(*parent).get(fid).is_none()
-        {
-            return Err(ApiError::foreign_key_invalid(field, parent.path(), fid));
-        }
-    }
-    Ok(())
-}
-
-fn body_id(obj: &Object) -> Option<String> {
-    obj.get("id")
-        .and_then(Value::as_str)
-        .filter(|s| is_uuid(s))
-        .map(str::to_ascii_lowercase)
-}
-
-/// POST: a full insert; a client `id` is honoured, an existing one is code 3.
-fn create(sim: &Sim, kind: Kind, mut body: Object, parent: Option<&str>) -> ApiResult {
-    expand_url(kind, &mut body)?;
-    if let Some(sid) = parent {
-        body.insert("service".into(), json!({ "id": sid }));
-    }
-    validate::fill_defaults(kind, &mut body);
-    let ts = now();
-    body.entry("created_at").or_insert(json!(ts));
-    body.insert("updated_at".into(), json!(ts));
-    let mut store = sim.store();
-    let id = match body.get("id") {
-        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
-        Some(_) => body_id(&body).unwrap_or_default(),
+/// A child under its parent: by id or endpoint key (ACLs by group, targets by target),
+/// and only if it belongs to that parent.
+fn nested_child(
+    store: &Store,
+    child: Kind,
+    field: &str,
+    pid: &str,
+    ckey: &str,
+) -> Result<Option<String>, ApiError> {
+    let belongs = |id: &str| {
+        store
+            .get(child, id)
+            .and_then(|o| o.get(field))
+            .and_then(foreign_id)
+            == Some(pid)
     };
-    if !id.is_empty() {
-        body.insert("id".into(), json!(id));
+    if is_uuid(ckey) {
+        let id = ckey.to_ascii_lowercase();
+        return Ok(belongs(&id).then_some(id));
     }
-    finish_entity(&store, kind, &mut body)?;
-    if store.table(kind).get(&id).is_some() {
-        return Err(ApiError::primary_key_violation(&id));
-    }
-    check_constraints(&store, kind, &id, &body)?;
-    store.put(kind, body.clone());
-    ok(StatusCode::CREATED, &body)
-}
-
-/// PUT: create or fully replace; by name the name is forced to the URL's and an
-/// existing entity keeps its id. Always 200.
-fn upsert(sim: &Sim, kind: Kind, key: &str, mut body: Object, parent: Option<&str>) -> ApiResult {
-    let key = parse_key(key)?;
-    expand_url(kind, &mut body)?;
-    let mut store = sim.store();
-    let id = match &key {
-        Key::Id(id) => id.clone(),
-        Key::Name(name) => {
-            body.insert("name".into(), json!(name));
+    // Keys that are unique only within the parent.
+    let scoped = match child {
+        Kind::Acl => Some("group"),
+        Kind::Target => Some("target"),
+        _ => None,
+    };
+    if let Some(scoped_field) = scoped {
+        let wanted = if child == Kind::Target && !ckey.contains(':') {
+            format!("{ckey}:8000")
+        } else {
+            ckey.to_owned()
+        };
+        return Ok(store.children(child, field, pid).into_iter().find(|id| {
             store
-                .table(kind)
-                .id_by_name(name)
-                .map(str::to_owned)
-                .or_else(|| body_id(&body))
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
-        }
-    };
-    body.insert("id".into(), json!(id));
-    if let Some(sid) = parent {
-        body.insert("service".into(), json!({ "id": sid }));
+                .get(child, id)
+                .and_then(|o| o.get(scoped_field))
+                .and_then(Value::as_str)
+                == Some(wanted.as_str())
+        }));
     }
-    validate::fill_defaults(kind, &mut body);
-    let ts = now();
-    body.entry("created_at").or_insert(json!(ts));
-    body.insert("updated_at".into(), json!(ts));
-    finish_entity(&store, kind, &mut body)?;
-    check_constraints(&store, kind, &id, &body)?;
-    store.put(kind, body.clone());
-    ok(StatusCode::OK, &body)
+    let id = engine::find(store, child, &engine::parse_key(child, ckey)?);
+    Ok(id.filter(|id| belongs(id)))
 }
 
-/// PATCH of the stored entity `id`: merged, then the whole result validated.
-fn update(store: &mut Store, kind: Kind, id: &str, mut body: Object) -> ApiResult {
-    let Some(base) = store.table(kind).get(id).cloned() else {
-        return Err(ApiError::not_found());
-    };
-    expand_url(kind, &mut body)?;
-    // The primary key is the URL's; Kong does not move an entity to a new id.
-    body.remove("id");
-    let mut merged = merge(kind, &base, body);
-    merged.insert("updated_at".into(), json!(now()));
-    finish_entity(store, kind, &mut merged)?;
-    check_constraints(store, kind, id, &merged)?;
-    store.put(kind, merged.clone());
-    ok(StatusCode::OK, &merged)
+/// The key a nested PUT upserts by: an existing scoped child's id, else the key itself.
+fn nested_put_key(store: &Store, child: Kind, field: &str, pid: &str, ckey: &str) -> String {
+    nested_child(store, child, field, pid, ckey)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| ckey.to_owned())
 }
 
-/// Top-level PATCH: a missing entity is the full code-6 body.
-fn patch_top(sim: &Sim, kind: Kind, key: &str, body: Object) -> ApiResult {
-    let key = parse_key(key)?;
-    let mut store = sim.store();
-    match find(&store, kind, &key) {
-        Some(id) => update(&mut store, kind, &id, body),
-        None => Err(match key {
-            Key::Id(id) => ApiError::not_found_pk(&id),
-            Key::Name(name) => ApiError::not_found_by("name", &name),
-        }),
-    }
+fn output(store: &Store, kind: Kind, id: &str) -> ApiResult {
+    let obj = store
+        .get(kind, id)
+        .cloned()
+        .ok_or_else(ApiError::not_found)?;
+    ok(StatusCode::OK, crate::hooks::output(store, kind, obj))
 }
-
-fn delete_id(store: &mut Store, kind: Kind, id: &str) -> Result<(), ApiError> {
-    if kind == Kind::Service && store.has_routes(id) {
-        return Err(ApiError::foreign_key_restricted("services", "routes"));
-    }
-    store.remove(kind, id);
-    Ok(())
-}
-
-fn no_content() -> Response {
-    StatusCode::NO_CONTENT.into_response()
-}
-
-// ---- lists ----
 
 fn list_response(data: Vec<Value>, offset: Option<String>, next: Option<String>) -> Response {
     let mut body = Object::new();
@@ -485,282 +468,164 @@ fn list_response(data: Vec<Value>, offset: Option<String>, next: Option<String>)
     json_response(StatusCode::OK, &Value::Object(body))
 }
 
-fn list_top(sim: &Sim, kind: Kind, query: &HashMap<String, String>) -> ApiResult {
-    let req: PageRequest = pagination::parse(query)?;
+/// A page of `kind`, all of them or the children of one parent. Tags filter top-level
+/// lists only.
+fn list(
+    sim: &Sim,
+    kind: Kind,
+    parent: Option<(&str, &str)>,
+    query: &HashMap<String, String>,
+    base: &str,
+) -> ApiResult {
+    if kind == Kind::Consumer
+        && parent.is_none()
+        && let Some(custom_id) = query.get("custom_id")
+    {
+        return consumer_by_custom_id(sim, custom_id);
+    }
+    let mut req: PageRequest = pagination::parse(query)?;
+    if parent.is_some() {
+        req.tags = None;
+    }
     let store = sim.store();
     let table = store.table(kind);
-    let start = req.after.clone();
-    let ids = table
-        .by_id
-        .range::<String, _>((
-            start.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
-            std::ops::Bound::Unbounded,
-        ))
-        .filter(|(_, obj)| req.tags.as_ref().is_none_or(|t| t.matches(obj.get("tags"))))
-        .map(|(id, _)| id.as_str());
-    let (page, offset) = pagination::page(ids, &req);
+    let after = req.after.clone();
+    let bound = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+    let (page, offset) = match parent {
+        None => {
+            let ids = table
+                .by_id
+                .range::<String, _>((bound, std::ops::Bound::Unbounded))
+                .filter(|(_, obj)| req.tags.as_ref().is_none_or(|t| t.matches(obj.get("tags"))))
+                .map(|(id, _)| id.as_str());
+            pagination::page(ids, &req)
+        }
+        Some((field, pid)) => {
+            let children = store.children(kind, field, pid);
+            let ids: Vec<&str> = children
+                .iter()
+                .filter(|id| match &bound {
+                    std::ops::Bound::Excluded(a) => id.as_str() > a.as_str(),
+                    _ => true,
+                })
+                .filter_map(|id| table.by_id.get_key_value(id).map(|(k, _)| k.as_str()))
+                .collect();
+            pagination::page(ids.into_iter(), &req)
+        }
+    };
     let data = page
         .iter()
-        .filter_map(|id| table.get(id).cloned().map(Value::Object))
+        .filter_map(|id| table.get(id).cloned())
+        .map(|o| Value::Object(crate::hooks::output(&store, kind, o)))
         .collect();
     let next = offset
         .as_deref()
-        .map(|o| pagination::next_link(&format!("/{}", kind.path()), o, &req, false));
+        .map(|o| pagination::next_link(base, o, &req, parent.is_some()));
     Ok(list_response(data, offset, next))
 }
 
-// ---- handlers: services ----
-
-type Q = Query<HashMap<String, String>>;
-
-async fn list_services(State(sim): State<S>, Query(q): Q) -> ApiResult {
-    list_top(&sim, Kind::Service, &q)
-}
-
-async fn post_service(State(sim): State<S>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let body = crate::body::read(Kind::Service, &headers, &body)?;
-    create(&sim, Kind::Service, body, None)
-}
-
-async fn get_service(State(sim): State<S>, Path(key): Path<String>) -> ApiResult {
-    get_top(&sim, Kind::Service, &key)
-}
-
-fn get_top(sim: &Sim, kind: Kind, key: &str) -> ApiResult {
-    let store = sim.store();
-    let id = find_key(&store, kind, key)?.ok_or_else(ApiError::not_found)?;
-    let obj = store.table(kind).get(&id).ok_or_else(ApiError::not_found)?;
-    ok(StatusCode::OK, obj)
-}
-
-async fn put_service(
-    State(sim): State<S>,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let body = crate::body::read(Kind::Service, &headers, &body)?;
-    upsert(&sim, Kind::Service, &key, body, None)
-}
-
-async fn patch_service(
-    State(sim): State<S>,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let body = crate::body::read(Kind::Service, &headers, &body)?;
-    patch_top(&sim, Kind::Service, &key, body)
-}
-
-async fn delete_service(State(sim): State<S>, Path(key): Path<String>) -> ApiResult {
-    delete_top(&sim, Kind::Service, &key)
-}
-
-fn delete_top(sim: &Sim, kind: Kind, key: &str) -> ApiResult {
-    let mut store = sim.store();
-    if let Some(id) = find_key(&store, kind, key)? {
-        delete_id(&mut store, kind, &id)?;
+/// `/consumers?custom_id=X` is a lookup, not a page.
+fn consumer_by_custom_id(sim: &Sim, custom_id: &str) -> ApiResult {
+    if custom_id.is_empty() {
+        return Err(ApiError::Message(
+            StatusCode::BAD_REQUEST,
+            "custom_id must be an unempty string".into(),
+        ));
     }
-    // Deleting what does not exist is not an error at the top level.
-    Ok(no_content())
-}
-
-// ---- handlers: routes ----
-
-async fn list_routes(State(sim): State<S>, Query(q): Q) -> ApiResult {
-    list_top(&sim, Kind::Route, &q)
-}
-
-async fn post_route(State(sim): State<S>, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let body = crate::body::read(Kind::Route, &headers, &body)?;
-    create(&sim, Kind::Route, body, None)
-}
-
-async fn get_route(State(sim): State<S>, Path(key): Path<String>) -> ApiResult {
-    get_top(&sim, Kind::Route, &key)
-}
-
-async fn put_route(
-    State(sim): State<S>,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let body = crate::body::read(Kind::Route, &headers, &body)?;
-    upsert(&sim, Kind::Route, &key, body, None)
-}
-
-async fn patch_route(
-    State(sim): State<S>,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let body = crate::body::read(Kind::Route, &headers, &body)?;
-    patch_top(&sim, Kind::Route, &key, body)
-}
-
-async fn delete_route(State(sim): State<S>, Path(key): Path<String>) -> ApiResult {
-    delete_top(&sim, Kind::Route, &key)
-}
-
-/// The service a route points at; 404 when the route or its service is absent.
-fn route_service_id(store: &Store, key: &str) -> Result<String, ApiError> {
-    let rid = find_key(store, Kind::Route, key)?.ok_or_else(ApiError::not_found)?;
-    store
-        .routes
-        .get(&rid)
-        .and_then(|r| r.get("service"))
-        .and_then(foreign_id)
-        .map(str::to_owned)
-        .ok_or_else(ApiError::not_found)
-}
-
-async fn get_route_service(State(sim): State<S>, Path(key): Path<String>) -> ApiResult {
     let store = sim.store();
-    let sid = route_service_id(&store, &key)?;
-    let svc = store.services.get(&sid).ok_or_else(ApiError::not_found)?;
-    ok(StatusCode::OK, svc)
+    let found = store
+        .table(Kind::Consumer)
+        .id_by("custom_id", &json!(custom_id))
+        .and_then(|id| store.get(Kind::Consumer, id))
+        .cloned();
+    let data: Vec<Value> = found.into_iter().map(Value::Object).collect();
+    Ok(list_response(data, None, None))
 }
 
-async fn patch_route_service(
-    State(sim): State<S>,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let body = crate::body::read(Kind::Service, &headers, &body)?;
-    let mut store = sim.store();
-    let sid = route_service_id(&store, &key)?;
-    update(&mut store, Kind::Service, &sid, body)
-}
+// ---- node ----
 
-// ---- handlers: /services/{s}/routes ----
-
-fn parent_id(store: &Store, key: &str) -> Result<String, ApiError> {
-    find_key(store, Kind::Service, key)?.ok_or_else(ApiError::not_found)
-}
-
-/// The route `rkey` if it belongs to service `sid`, else plain 404 (§4.6).
-fn owned_route(store: &Store, sid: &str, rkey: &str) -> Result<String, ApiError> {
-    let rid = find_key(store, Kind::Route, rkey)?.ok_or_else(ApiError::not_found)?;
-    let owner = store
-        .routes
-        .get(&rid)
-        .and_then(|r| r.get("service"))
-        .and_then(foreign_id);
-    if owner == Some(sid) {
-        Ok(rid)
-    } else {
-        Err(ApiError::not_found())
-    }
-}
-
-async fn list_service_routes(
-    State(sim): State<S>,
-    Path(key): Path<String>,
-    Query(q): Q,
-) -> ApiResult {
-    let mut req = pagination::parse(&q)?;
-    // Tags are ignored on nested lists.
-    req.tags = None;
-    let store = sim.store();
-    let sid = parent_id(&store, &key)?;
-    let empty = std::collections::BTreeSet::new();
-    let set = store.routes_of(&sid).unwrap_or(&empty);
-    let ids = set
-        .range::<String, _>((
-            req.after
-                .clone()
-                .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
-            std::ops::Bound::Unbounded,
-        ))
-        .map(String::as_str);
-    let (page, offset) = pagination::page(ids, &req);
-    let data = page
+fn root(sim: &Sim) -> Response {
+    let version = &sim.config.kong_version;
+    let available: Object = carl_model::schema::plugin_names()
         .iter()
-        .filter_map(|id| store.routes.get(id).cloned().map(Value::Object))
+        .map(|name| {
+            let priority = carl_model::schema::plugin_priority(name).unwrap_or(0);
+            (
+                (*name).to_owned(),
+                json!({ "version": version, "priority": priority }),
+            )
+        })
         .collect();
-    let base = format!("/services/{}/routes", pagination::escape_uri(&key));
-    let next = offset
-        .as_deref()
-        .map(|o| pagination::next_link(&base, o, &req, true));
-    Ok(list_response(data, offset, next))
+    let enabled: Vec<String> = {
+        let store = sim.store();
+        let mut names: Vec<String> = store
+            .table(Kind::Plugin)
+            .by_id
+            .values()
+            .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let loaded: Object = carl_model::schema::plugin_names()
+        .iter()
+        .map(|n| ((*n).to_owned(), json!(true)))
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "version": version,
+            "edition": "community",
+            "tagline": "Welcome to kong",
+            "hostname": "kong-sim",
+            "node_id": sim.node_id,
+            "lua_version": "LuaJIT 2.1.0-kong-sim",
+            "timers": {"running": 0, "pending": 0},
+            "pids": {"master": 1, "workers": [2]},
+            "configuration": {
+                "database": "postgres",
+                "role": "traditional",
+                "router_flavor": "traditional_compatible",
+                "admin_listen": ["127.0.0.1:8001 reuseport backlog=16384"],
+                "loaded_plugins": loaded,
+                "pg_password": "******",
+            },
+            "plugins": {"available_on_server": available, "enabled_in_cluster": enabled},
+        }),
+    )
 }
 
-async fn post_service_route(
-    State(sim): State<S>,
-    Path(key): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let body = crate::body::read(Kind::Route, &headers, &body)?;
-    let sid = parent_id(&sim.store(), &key)?;
-    create(&sim, Kind::Route, body, Some(&sid))
-}
-
-async fn get_service_route(
-    State(sim): State<S>,
-    Path((key, rkey)): Path<(String, String)>,
-) -> ApiResult {
-    let store = sim.store();
-    let sid = parent_id(&store, &key)?;
-    let rid = owned_route(&store, &sid, &rkey)?;
-    let route = store.routes.get(&rid).ok_or_else(ApiError::not_found)?;
-    ok(StatusCode::OK, route)
-}
-
-async fn put_service_route(
-    State(sim): State<S>,
-    Path((key, rkey)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let body = crate::body::read(Kind::Route, &headers, &body)?;
-    // No ownership check: PUT re-parents the route (endpoints.lua).
-    let sid = parent_id(&sim.store(), &key)?;
-    upsert(&sim, Kind::Route, &rkey, body, Some(&sid))
-}
-
-async fn patch_service_route(
-    State(sim): State<S>,
-    Path((key, rkey)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    let body = crate::body::read(Kind::Route, &headers, &body)?;
-    let mut store = sim.store();
-    let sid = parent_id(&store, &key)?;
-    let rid = owned_route(&store, &sid, &rkey)?;
-    update(&mut store, Kind::Route, &rid, body)
-}
-
-async fn delete_service_route(
-    State(sim): State<S>,
-    Path((key, rkey)): Path<(String, String)>,
-) -> ApiResult {
-    let mut store = sim.store();
-    let sid = parent_id(&store, &key)?;
-    let rid = owned_route(&store, &sid, &rkey)?;
-    delete_id(&mut store, Kind::Route, &rid)?;
-    Ok(no_content())
+fn status(sim: &Sim) -> Response {
+    let total = sim.stats.total();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "database": {"reachable": true},
+            "memory": {
+                "lua_shared_dicts": {"kong": {"allocated_slabs": "0.04 MiB", "capacity": "5.00 MiB"}},
+                "workers_lua_vms": [{"http_allocated_gc": "40.00 MiB", "pid": 2}],
+            },
+            "server": {
+                "connections_accepted": total, "connections_active": 1, "connections_handled": total,
+                "connections_reading": 0, "connections_waiting": 0, "connections_writing": 1,
+                "total_requests": total,
+            },
+        }),
+    )
 }
 
 // ---- /_sim ----
 
 async fn sim_stats(State(sim): State<S>) -> Response {
-    let entities = {
-        let store = sim.store();
-        json!({"services": store.services.len(), "routes": store.routes.len()})
-    };
+    let entities = json!(sim.store().counts());
     json_response(StatusCode::OK, &sim.stats.to_json(entities))
 }
 
 async fn sim_reset(State(sim): State<S>) -> Response {
     sim.store().clear();
     sim.stats.reset();
-    no_content()
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// Only `latency_ms` is honoured in this cut; other fields are accepted.

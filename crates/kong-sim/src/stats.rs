@@ -42,6 +42,11 @@ impl Stats {
         }
     }
 
+    /// Requests counted so far.
+    pub fn total(&self) -> u64 {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).total
+    }
+
     pub fn reset(&self) {
         *self.counts.lock().unwrap_or_else(|e| e.into_inner()) = Counts::default();
         self.peak_in_flight

@@ -6,90 +6,20 @@
 //! comes from Kong's own schemas ([`schema`]), never from hand-written structs, so fields
 //! a newer Kong adds flow through untouched.
 
+mod kind;
 pub mod lua_pattern;
 pub mod schema;
 pub mod service_url;
+pub mod validate;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+pub use kind::Kind;
 pub use schema::{Field, FieldType, Schema};
 
 /// A JSON object: the fields of one entity.
 pub type Object = Map<String, Value>;
-
-/// The entity kinds carl knows, in dependency order: a kind only references kinds
-/// before it, so creating in this order and deleting in reverse never breaks a
-/// foreign key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Service,
-    Route,
-}
-
-impl Kind {
-    /// Every kind, parents first.
-    pub const ALL: &'static [Kind] = &[Kind::Service, Kind::Route];
-
-    /// The Admin API collection path segment: `services` in `/services/{id}`.
-    pub fn path(self) -> &'static str {
-        match self {
-            Kind::Service => "services",
-            Kind::Route => "routes",
-        }
-    }
-
-    /// The key of this kind's array in a declarative file (Kong's DAO name).
-    pub fn decl_key(self) -> &'static str {
-        self.path()
-    }
-
-    /// The singular noun used in messages and plan output.
-    pub fn singular(self) -> &'static str {
-        match self {
-            Kind::Service => "service",
-            Kind::Route => "route",
-        }
-    }
-
-    /// The field Kong accepts in place of the id in `/{path}/{key}`.
-    pub fn endpoint_key(self) -> &'static str {
-        match self {
-            Kind::Service | Kind::Route => "name",
-        }
-    }
-
-    /// Foreign-key fields of this kind and the kind each references.
-    pub fn foreign_keys(self) -> &'static [(&'static str, Kind)] {
-        match self {
-            Kind::Service => &[],
-            Kind::Route => &[("service", Kind::Service)],
-        }
-    }
-
-    /// Fields that carl never diffs: Kong generates them.
-    pub fn generated_fields(self) -> &'static [&'static str] {
-        &["id", "created_at", "updated_at"]
-    }
-
-    /// Kong's schema for this kind, from the built-in snapshot.
-    pub fn schema(self) -> &'static Schema {
-        schema::builtin(self)
-    }
-
-    /// The kind whose Admin API path or declarative key is `s`.
-    pub fn from_path(s: &str) -> Option<Kind> {
-        Kind::ALL.iter().copied().find(|k| k.path() == s)
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.singular())
-    }
-}
 
 /// Completes `obj` as Kong completes an insert of `kind`: the schema's defaults, then
 /// what a subschema changes. Routes pick a subschema by their first protocol

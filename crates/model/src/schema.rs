@@ -76,14 +76,15 @@ pub struct Field {
 }
 
 impl Field {
-    fn parse(name: &str, attrs: &Value) -> Result<Field, String> {
+    /// Reads one field's attributes as `/schemas` gives them.
+    pub fn parse_attrs(name: &str, attrs: &Value) -> Result<Field, String> {
         let ty = attrs
             .get("type")
             .and_then(Value::as_str)
             .and_then(FieldType::parse)
             .ok_or_else(|| format!("field '{name}' has no known type"))?;
         let elements = match attrs.get("elements") {
-            Some(e) => Some(Box::new(Field::parse("", e)?)),
+            Some(e) => Some(Box::new(Field::parse_attrs("", e)?)),
             None => None,
         };
         let fields = match attrs.get("fields") {
@@ -154,7 +155,7 @@ fn parse_fields(list: &Value) -> Result<Vec<Field>, String> {
     for item in list {
         let obj = item.as_object().ok_or("a field entry is not an object")?;
         for (name, attrs) in obj {
-            out.push(Field::parse(name, attrs)?);
+            out.push(Field::parse_attrs(name, attrs)?);
         }
     }
     Ok(out)
@@ -179,6 +180,41 @@ impl Schema {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// This schema specialised by a subschema (a route's protocol family, a plugin's
+    /// own schema): `sub`'s fields replace those of the same name or are added, and
+    /// its entity checks run after this schema's.
+    pub fn with_subschema(&self, sub: &Schema) -> Schema {
+        let mut fields = self.fields.clone();
+        for f in &sub.fields {
+            match fields.iter_mut().find(|g| g.name == f.name) {
+                Some(slot) => *slot = f.clone(),
+                None => fields.push(f.clone()),
+            }
+        }
+        let mut raw = self.raw.clone();
+        let field_list: Vec<Value> = fields
+            .iter()
+            .map(|f| serde_json::json!({ f.name.clone(): f.raw.clone() }))
+            .collect();
+        let mut checks = raw
+            .get("entity_checks")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        checks.extend(
+            sub.raw
+                .get("entity_checks")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        );
+        if let Some(obj) = raw.as_object_mut() {
+            obj.insert("fields".into(), Value::Array(field_list));
+            obj.insert("entity_checks".into(), Value::Array(checks));
+        }
+        Schema { fields, raw }
+    }
+
     /// Completes `obj` the way Kong completes an insert (go-kong's `fillConfigRecord`):
     /// each absent field takes its default, or null; records present or required are
     /// filled recursively. Auto fields (id, timestamps) are left out: Kong generates them.
@@ -187,7 +223,7 @@ impl Schema {
     }
 }
 
-fn fill_record(fields: &[Field], obj: &mut Object) {
+pub(crate) fn fill_record(fields: &[Field], obj: &mut Object) {
     for field in fields {
         if field.auto {
             continue;
@@ -210,6 +246,10 @@ fn fill_record(fields: &[Field], obj: &mut Object) {
 
 static SERVICES: LazyLock<Schema> =
     LazyLock::new(|| load(include_str!("../schemas/services.json")));
+// Placeholder until the snapshot of every entity lands.
+static PENDING: LazyLock<Schema> = LazyLock::new(|| {
+    load(r#"{"fields": [{"id": {"type": "string", "uuid": true, "auto": true}}]}"#)
+});
 static ROUTES: LazyLock<Schema> = LazyLock::new(|| load(include_str!("../schemas/routes.json")));
 
 fn load(text: &str) -> Schema {
@@ -218,11 +258,117 @@ fn load(text: &str) -> Schema {
         .expect("built-in schema is valid")
 }
 
+/// The route subschemas of `routes_subschemas.lua`, by protocol.
+fn route_subschema(protocol: &str) -> Option<&'static Schema> {
+    static HTTP: LazyLock<Schema> =
+        LazyLock::new(|| load(include_str!("../schemas/subschemas/routes/http.json")));
+    static STREAM: LazyLock<Schema> =
+        LazyLock::new(|| load(include_str!("../schemas/subschemas/routes/stream.json")));
+    static GRPC: LazyLock<Schema> =
+        LazyLock::new(|| load(include_str!("../schemas/subschemas/routes/grpc.json")));
+    match protocol {
+        "http" | "https" => Some(&HTTP),
+        "tcp" | "tls" | "udp" | "tls_passthrough" => Some(&STREAM),
+        "grpc" | "grpcs" => Some(&GRPC),
+        _ => None,
+    }
+}
+
+/// The schema an entity of `kind` is validated and completed with: the kind's schema
+/// specialised by the subschema the entity selects (a route by its first known
+/// protocol, a plugin by its name). Errors are Kong's when no subschema applies.
+pub fn effective(
+    kind: Kind,
+    entity: &Object,
+) -> Result<&'static Schema, crate::validate::Violations> {
+    use crate::validate::{REQUIRED, Violations};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static MERGED: LazyLock<Mutex<HashMap<(Kind, String), &'static Schema>>> =
+        LazyLock::new(Default::default);
+    let base = builtin(kind);
+    let (key, sub): (String, &'static Schema) = match kind {
+        Kind::Route => {
+            let sub = match entity.get("protocols") {
+                None | Some(Value::Null) => return Err(Violations::field("protocols", REQUIRED)),
+                Some(Value::String(p)) => route_subschema(p).map(|s| (p.clone(), s)),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .find_map(|p| route_subschema(p).map(|s| (p.to_owned(), s))),
+                Some(_) => None,
+            };
+            match sub {
+                Some(found) => found,
+                None => {
+                    let first = match entity.get("protocols") {
+                        Some(Value::Array(items)) => items
+                            .first()
+                            .map(|v| v.as_str().map_or(v.to_string(), str::to_owned)),
+                        Some(v) => Some(v.as_str().map_or(v.to_string(), str::to_owned)),
+                        None => None,
+                    };
+                    return Err(Violations::field(
+                        "protocols",
+                        format!("unknown type: {}", first.unwrap_or_else(|| "nil".into())),
+                    ));
+                }
+            }
+        }
+        Kind::Plugin => match entity.get("name") {
+            Some(Value::String(name)) => match plugin(name) {
+                Some(s) => (name.clone(), s),
+                None => {
+                    return Err(Violations::field(
+                        "name",
+                        format!(
+                            "plugin '{name}' not enabled; add it to the 'plugins' configuration property"
+                        ),
+                    ));
+                }
+            },
+            None | Some(Value::Null) => return Err(Violations::field("name", REQUIRED)),
+            Some(_) => return Err(Violations::field("name", "expected a string")),
+        },
+        _ => return Ok(base),
+    };
+    let mut cache = MERGED.lock().unwrap_or_else(|e| e.into_inner());
+    // Route families share a subschema; key the cache by the subschema itself.
+    let family = format!("{:p}", sub as *const Schema);
+    let _ = key;
+    Ok(*cache
+        .entry((kind, family))
+        .or_insert_with(|| Box::leak(Box::new(base.with_subschema(sub)))))
+}
+
+/// Kong's bundled plugins that the snapshot knows, with their priorities (the order
+/// Kong runs them in; `GET /` reports them).
+const PLUGINS: &[(&str, i64)] = &[];
+
+/// The names of the bundled plugins in the snapshot, sorted.
+pub fn plugin_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = PLUGINS.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    names
+}
+
+/// A bundled plugin's priority.
+pub fn plugin_priority(name: &str) -> Option<i64> {
+    PLUGINS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+}
+
+/// The built-in schema of bundled plugin `name` (`GET /schemas/plugins/{name}`).
+pub fn plugin(name: &str) -> Option<&'static Schema> {
+    let _ = name;
+    None
+}
+
 /// The built-in schema of `kind`.
 pub fn builtin(kind: Kind) -> &'static Schema {
     match kind {
         Kind::Service => &SERVICES,
         Kind::Route => &ROUTES,
+        _ => &PENDING,
     }
 }
 

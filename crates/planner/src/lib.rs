@@ -156,7 +156,7 @@ pub fn plan(
     // Claimed live ids, so one live entity is matched at most once.
     let mut claimed: HashMap<Kind, std::collections::HashSet<String>> = HashMap::new();
 
-    for &kind in Kind::ALL {
+    for &kind in Kind::MANAGED {
         let schema = schemas.get(kind);
         let live_of_kind = live.of(kind);
         let by_id: HashMap<&str, &Object> = live_of_kind
