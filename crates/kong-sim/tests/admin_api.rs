@@ -1,5 +1,10 @@
 //! kong-sim against the facts of Kong's source and specs. Each test starts its
 //! own emulator on port 0. File names in comments are in Kong/kong.
+//!
+//! The same suite runs against a real Kong: `CARL_TEST_KONG_ADDR=http://localhost:8001
+//! cargo test -p kong-sim --test admin_api -- --test-threads=1`. The target is emptied
+//! before each test (it must be a disposable Kong); tests of kong-sim's own `/_sim/`
+//! controls skip themselves there.
 
 use std::time::{Duration, Instant};
 
@@ -8,22 +13,66 @@ use reqwest::{Client, Method};
 use serde_json::{Value, json};
 
 struct Sim {
-    sim: RunningSim,
+    /// None when the suite runs against a real Kong.
+    sim: Option<RunningSim>,
+    base: String,
     client: Client,
 }
 
 impl Sim {
     async fn new() -> Sim {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = Client::builder().no_proxy().build().expect("client");
+        if let Ok(base) = std::env::var("CARL_TEST_KONG_ADDR") {
+            let s = Sim {
+                sim: None,
+                base,
+                client,
+            };
+            s.empty().await;
+            return s;
+        }
         let sim = start(SimConfig::default()).await.expect("sim starts");
-        let client = Client::builder().build().expect("client");
-        Sim { sim, client }
+        let base = sim.url();
+        Sim {
+            sim: Some(sim),
+            base,
+            client,
+        }
+    }
+
+    fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// True against a real Kong, where `/_sim/` does not exist.
+    fn is_real(&self) -> bool {
+        self.sim.is_none()
+    }
+
+    /// Deletes every entity, children first (a real Kong is reused between tests).
+    async fn empty(&self) {
+        for kind in carl_model::Kind::ALL
+            .iter()
+            .rev()
+            .filter(|k| k.has_top_level_path())
+        {
+            loop {
+                let (st, body) = self.get(&format!("/{}?size=1000", kind.path())).await;
+                let items = body["data"].as_array().cloned().unwrap_or_default();
+                if st != 200 || items.is_empty() {
+                    break;
+                }
+                for e in items {
+                    let id = e["id"].as_str().unwrap_or_default();
+                    self.delete(&format!("/{}/{id}", kind.path())).await;
+                }
+            }
+        }
     }
 
     async fn req(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self
-            .client
-            .request(method, format!("{}{path}", self.sim.url()));
+        let mut rb = self.client.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {
             rb = rb.json(&b);
         }
@@ -63,22 +112,28 @@ async fn root_reports_version_and_kong_headers() {
     let s = Sim::new().await;
     let resp = s
         .client
-        .get(format!("{}/", s.sim.url()))
+        .get(format!("{}/", s.url()))
         .send()
         .await
         .expect("GET /");
     assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(resp.headers()["server"], "kong/3.9.1");
+    let server = resp.headers()["server"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(server.starts_with("kong/3."), "{server}");
     assert_eq!(
         resp.headers()["content-type"],
         "application/json; charset=utf-8"
     );
     let body: Value = resp.json().await.expect("json");
-    assert_eq!(body["version"], "3.9.1");
+    assert!(server.ends_with(body["version"].as_str().unwrap_or("?")));
     assert_eq!(body["edition"], "community");
     assert_eq!(body["configuration"]["database"], "postgres");
     assert_eq!(body["plugins"]["enabled_in_cluster"], json!([]));
-    s.sim.shutdown().await;
+    if let Some(sim) = s.sim {
+        sim.shutdown().await;
+    }
 }
 
 #[tokio::test]
@@ -679,7 +734,7 @@ async fn transport_errors() {
     );
     let (st, svc) = s.get("/services/%E5%86%86/").await;
     assert_eq!((st, svc["name"].as_str()), (200, Some("円")));
-    let url = format!("{}/services", s.sim.url());
+    let url = format!("{}/services", s.url());
     let r = s
         .client
         .post(&url)
@@ -734,6 +789,9 @@ async fn schemas_endpoint() {
 #[tokio::test]
 async fn sim_stats_count_by_template_and_reset() {
     let s = Sim::new().await;
+    if s.is_real() {
+        return;
+    }
     s.post("/services", json!({"name": "a", "host": "h"})).await;
     s.get("/services/a").await;
     s.get("/services/b").await;
@@ -771,6 +829,9 @@ async fn sim_stats_count_by_template_and_reset() {
 #[tokio::test]
 async fn sim_faults_inject_latency() {
     let s = Sim::new().await;
+    if s.is_real() {
+        return;
+    }
     assert_eq!(
         s.put("/_sim/faults", json!({"latency_ms": 150, "seed": 1}))
             .await
