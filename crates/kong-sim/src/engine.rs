@@ -238,6 +238,8 @@ pub fn insert(
         body.insert("id".into(), json!(id));
     }
     let extra = hooks::take_extra(kind, &mut body);
+    resolve_foreign(store, kind, &mut body)?;
+    hooks::dao_checks(store, kind, &body, None)?;
     fill_defaults(kind, &mut body);
     hooks::generate(kind, &mut body);
     stamp(kind, &mut body, true);
@@ -286,6 +288,8 @@ pub fn upsert(
     if kind == Kind::Certificate && !is_uuid(key) {
         hooks::add_sni_name(&mut extra, key);
     }
+    resolve_foreign(store, kind, &mut body)?;
+    hooks::dao_checks(store, kind, &body, None)?;
     fill_defaults(kind, &mut body);
     hooks::generate(kind, &mut body);
     stamp(kind, &mut body, true);
@@ -312,6 +316,8 @@ pub fn update(
     // The primary key is the URL's; Kong does not move an entity to a new id.
     body.remove("id");
     let extra = hooks::take_extra(kind, &mut body);
+    resolve_foreign(store, kind, &mut body)?;
+    hooks::dao_checks(store, kind, &body, Some(&base))?;
     let mut merged = merge(kind, &base, body);
     stamp(kind, &mut merged, false);
     check(store, kind, &mut merged)?;

@@ -498,6 +498,66 @@ fn random_string() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// DAO checks Kong runs before validation (`kong/db/dao/plugins.lua`
+/// `check_protocols_match`): a plugin's explicit protocols must share one with its
+/// route, or with at least one route of its service. On update the stored values fill
+/// in what the PATCH leaves out.
+pub fn dao_checks(
+    store: &Store,
+    kind: Kind,
+    body: &Object,
+    stored: Option<&Object>,
+) -> Result<(), ApiError> {
+    if kind != Kind::Plugin {
+        return Ok(());
+    }
+    let touched = ["protocols", "service", "route"]
+        .iter()
+        .any(|f| body.contains_key(*f));
+    if stored.is_some() && !touched {
+        return Ok(());
+    }
+    let pick = |f: &str| {
+        body.get(f)
+            .or_else(|| stored.and_then(|s| s.get(f)))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let Value::Array(protocols) = pick("protocols") else {
+        return Ok(());
+    };
+    let shares = |route: &Object| {
+        let rp = route.get("protocols").and_then(Value::as_array);
+        protocols.iter().any(|p| rp.is_some_and(|r| r.contains(p)))
+    };
+    let violation = |msg: &str| {
+        Err(ApiError::schema_violation(&Violations::field(
+            "protocols",
+            msg,
+        )))
+    };
+    if let Some(rid) = foreign_id(&pick("route")) {
+        if let Some(route) = store.get(Kind::Route, rid)
+            && !shares(route)
+        {
+            return violation("must match the associated route's protocols");
+        }
+    } else if let Some(sid) = foreign_id(&pick("service")) {
+        let routes = store.children(Kind::Route, "service", sid);
+        let ok = routes.is_empty()
+            || routes
+                .iter()
+                .filter_map(|r| store.get(Kind::Route, r))
+                .any(shares);
+        if !ok {
+            return violation(
+                "must match the protocols of at least one route pointing to this Plugin's service",
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Just before storing: DAO transformations (basic-auth password hashing), SNI checks.
 pub fn before_store(
     store: &Store,
