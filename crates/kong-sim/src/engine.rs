@@ -240,9 +240,7 @@ pub fn insert(
     let extra = hooks::take_extra(kind, &mut body);
     resolve_foreign(store, kind, &mut body)?;
     hooks::dao_checks(store, kind, &body, None)?;
-    fill_defaults(kind, &mut body);
-    hooks::generate(kind, &mut body);
-    stamp(kind, &mut body, true);
+    prepare_insert(kind, &mut body);
     check(store, kind, &mut body)?;
     if store.get(kind, &id).is_some() {
         return Err(ApiError::primary_key_violation(&id));
@@ -290,9 +288,7 @@ pub fn upsert(
     }
     resolve_foreign(store, kind, &mut body)?;
     hooks::dao_checks(store, kind, &body, None)?;
-    fill_defaults(kind, &mut body);
-    hooks::generate(kind, &mut body);
-    stamp(kind, &mut body, true);
+    prepare_insert(kind, &mut body);
     check(store, kind, &mut body)?;
     constraints(store, kind, &id, &body)?;
     hooks::before_store(store, kind, &mut body, &extra)?;
@@ -326,6 +322,13 @@ pub fn update(
     store.put(kind, merged.clone());
     hooks::after_store(store, kind, id, &extra);
     Ok(hooks::output(store, kind, merged))
+}
+
+/// What an insert adds to the input: defaults, generated values, timestamps.
+pub fn prepare_insert(kind: Kind, obj: &mut Object) {
+    fill_defaults(kind, obj);
+    hooks::generate(kind, obj);
+    stamp(kind, obj, true);
 }
 
 fn stamp(kind: Kind, obj: &mut Object, insert: bool) {

@@ -125,6 +125,36 @@ impl ApiError {
         )
     }
 
+    /// Code 12 (405): a write in DB-less mode.
+    pub fn operation_unsupported(message: String) -> Self {
+        Self::dao(
+            StatusCode::METHOD_NOT_ALLOWED,
+            12,
+            "operation unsupported",
+            message,
+            None,
+        )
+    }
+
+    /// Code 14: `/config` input that does not validate.
+    pub fn declarative(message: String, fields: Value) -> Self {
+        Self::dao(
+            StatusCode::BAD_REQUEST,
+            14,
+            "invalid declarative configuration",
+            message,
+            Some(fields),
+        )
+    }
+
+    /// The `fields` of a DAO error.
+    pub fn fields(&self) -> Option<Value> {
+        match self {
+            ApiError::Dao { fields, .. } => fields.clone(),
+            _ => None,
+        }
+    }
+
     /// Code 6 by primary key.
     pub fn not_found_pk(id: &str) -> Self {
         Self::dao(

@@ -11,6 +11,7 @@
 //! ```
 
 mod body;
+mod declarative;
 mod engine;
 mod errors;
 mod hooks;
@@ -36,6 +37,8 @@ pub struct SimConfig {
     pub kong_version: String,
     /// Latency added to every non-`/_sim` request.
     pub latency_ms: u64,
+    /// DB-less mode (`database = off`): entity writes refused, `/config` loads.
+    pub db_less: bool,
 }
 
 impl Default for SimConfig {
@@ -44,6 +47,7 @@ impl Default for SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             kong_version: "3.9.1".into(),
             latency_ms: 0,
+            db_less: false,
         }
     }
 }

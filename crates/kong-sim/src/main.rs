@@ -17,6 +17,9 @@ struct Args {
     /// Latency added to every Admin API request, in milliseconds.
     #[arg(long, env = "KONG_SIM_LATENCY_MS", default_value_t = 0)]
     latency_ms: u64,
+    /// Emulate DB-less mode (`database = off`): writes refused, `POST /config` loads.
+    #[arg(long, env = "KONG_SIM_DB_LESS")]
+    db_less: bool,
 }
 
 #[tokio::main]
@@ -26,6 +29,7 @@ async fn main() -> std::process::ExitCode {
         listen: args.listen,
         kong_version: args.kong_version,
         latency_ms: args.latency_ms,
+        db_less: args.db_less,
     };
     let sim = match kong_sim::start(config).await {
         Ok(sim) => sim,

@@ -11,6 +11,8 @@ use carl_model::Kind;
 pub enum Endpoint {
     Root,
     Status,
+    /// `/config`: DB-less declarative configuration.
+    Config,
     Endpoints,
     PluginsEnabled,
     /// `/schemas/{dao}`
@@ -60,6 +62,7 @@ impl Endpoint {
             }
             Endpoint::ForeignEntity { .. } => &["DELETE", "GET", "PATCH", "PUT"],
             Endpoint::SchemaValidate(_) | Endpoint::PluginSchemaValidate => &["POST"],
+            Endpoint::Config => &["GET", "POST"],
             _ => &["GET"],
         }
     }
@@ -72,6 +75,7 @@ impl Endpoint {
         match self {
             Endpoint::Root => "/".into(),
             Endpoint::Status => "/status".into(),
+            Endpoint::Config => "/config".into(),
             Endpoint::Endpoints => "/endpoints".into(),
             Endpoint::PluginsEnabled => "/plugins/enabled".into(),
             Endpoint::Schema(_) => "/schemas/{name}".into(),
@@ -166,6 +170,7 @@ pub fn route(path: &str) -> Option<Endpoint> {
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     match s.as_slice() {
         ["status"] => return Some(Endpoint::Status),
+        ["config"] => return Some(Endpoint::Config),
         ["endpoints"] => return Some(Endpoint::Endpoints),
         ["plugins", "enabled"] => return Some(Endpoint::PluginsEnabled),
         ["plugins", "schema", name] => {
@@ -218,6 +223,7 @@ pub fn all_templates() -> Vec<String> {
     let mut out: Vec<String> = [
         "/",
         "/status",
+        "/config",
         "/endpoints",
         "/plugins/enabled",
         "/plugins/schema/{name}",

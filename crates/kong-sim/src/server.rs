@@ -14,6 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use carl_model::{Kind, Object, foreign_id, is_uuid};
+use md5::Digest;
 use serde_json::{Value, json};
 
 use crate::SimConfig;
@@ -33,6 +34,8 @@ pub struct Sim {
     store: Mutex<Store>,
     stats: Stats,
     latency_ms: AtomicU64,
+    /// DB-less: MD5 of the last configuration loaded from text (`configuration_hash`).
+    config_hash: Mutex<Option<String>>,
 }
 
 impl Sim {
@@ -44,6 +47,7 @@ impl Sim {
             store: Mutex::new(Store::default()),
             stats: Stats::default(),
             latency_ms: AtomicU64::new(latency),
+            config_hash: Mutex::new(None),
         }
     }
 
@@ -187,7 +191,14 @@ fn handle(
     body: &[u8],
 ) -> ApiResult {
     let read = |kind: Kind| crate::body::read(kind, headers, body);
+    if sim.config.db_less
+        && verb != "GET"
+        && let Some(result) = db_less_write(sim, endpoint, verb, &read)
+    {
+        return result;
+    }
     match (endpoint, verb) {
+        (Endpoint::Config, verb) => config(sim, verb, query, headers, body),
         (Endpoint::Root, _) => Ok(root(sim)),
         (Endpoint::Status, _) => Ok(status(sim)),
         (Endpoint::Endpoints, _) => Ok(json_response(
@@ -393,6 +404,140 @@ fn handle(
     }
 }
 
+/// DB-less mode refuses entity writes as `kong/api/endpoints.lua` does with the `off`
+/// strategy: the body is validated first (400 wins), then 405 code 12. A PATCH of a
+/// missing entity is 404; a DELETE of one is 204.
+fn db_less_write(
+    sim: &Sim,
+    endpoint: &Endpoint,
+    verb: &str,
+    read: &dyn Fn(Kind) -> Result<Object, ApiError>,
+) -> Option<ApiResult> {
+    let (kind, key, forced): (Kind, Option<&str>, Option<(&'static str, String)>) = match endpoint {
+        Endpoint::Collection(k) => (*k, None, None),
+        Endpoint::Entity(k, key) => (*k, Some(key.as_str()), None),
+        Endpoint::ForeignEntity { target, .. } => (*target, None, None),
+        Endpoint::Nested {
+            parent,
+            pkey,
+            child,
+            field,
+        }
+        | Endpoint::NestedEntity {
+            parent,
+            pkey,
+            child,
+            field,
+            ..
+        } => {
+            let pid = match entity_id(&sim.store(), *parent, pkey) {
+                Ok(Some(pid)) => pid,
+                Ok(None) => return Some(Err(ApiError::not_found())),
+                Err(e) => return Some(Err(e)),
+            };
+            let ckey = match endpoint {
+                Endpoint::NestedEntity { ckey, .. } => Some(ckey.as_str()),
+                _ => None,
+            };
+            (*child, ckey, Some((*field, pid)))
+        }
+        _ => return None,
+    };
+    let by = key
+        .filter(|k| !is_uuid(k))
+        .and_then(|_| kind.lookup_key())
+        .map_or(String::new(), |f| format!(" by '{f}'"));
+    let refuse = |verb: &str| {
+        Err(ApiError::operation_unsupported(format!(
+            "cannot {verb} '{}' entities{by} when not using a database",
+            kind.dao()
+        )))
+    };
+    let exists = || -> Result<bool, ApiError> {
+        match (key, &forced) {
+            (Some(k), Some((field, pid))) => {
+                Ok(nested_child(&sim.store(), kind, field, pid, k)?.is_some())
+            }
+            (Some(k), None) => Ok(entity_id(&sim.store(), kind, k)?.is_some()),
+            (None, _) => Ok(true),
+        }
+    };
+    Some((|| match verb {
+        "POST" | "PUT" => {
+            let mut body = read(kind)?;
+            if let Some((field, pid)) = &forced {
+                body.insert((*field).into(), json!({ "id": pid }));
+            }
+            if let (Some(k), Some(f)) = (key.filter(|k| !is_uuid(k)), kind.lookup_key()) {
+                body.insert(f.into(), json!(k));
+            }
+            engine::validate_only(kind, body)?;
+            refuse(if verb == "POST" {
+                "create"
+            } else {
+                "create or update"
+            })
+        }
+        "PATCH" => {
+            if !exists()? {
+                let k = key.unwrap_or_default();
+                return Err(engine::not_found_error(&engine::parse_key(kind, k)?));
+            }
+            refuse("update")
+        }
+        _ => {
+            if !exists()? {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            }
+            refuse("remove")
+        }
+    })())
+}
+
+/// `GET /config` exports, `POST /config` loads (DB-less only).
+fn config(
+    sim: &Sim,
+    verb: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult {
+    if !sim.config.db_less {
+        return Err(ApiError::Message(
+            StatusCode::BAD_REQUEST,
+            "this endpoint is only available when Kong is configured to not use a database".into(),
+        ));
+    }
+    if verb == "GET" {
+        let text = crate::declarative::export(&sim.store());
+        return Ok(json_response(StatusCode::OK, &json!({ "config": text })));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let (input, raw) = crate::declarative::parse_input(&content_type, body)?;
+    // The hash covers text input only; a table is never short-circuited.
+    let hash = raw.as_deref().map(|t| {
+        md5::Md5::digest(t.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    });
+    if query.get("check_hash").map(String::as_str) == Some("1")
+        && hash.is_some()
+        && *sim.config_hash.lock().unwrap_or_else(|e| e.into_inner()) == hash
+    {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    }
+    let loaded = crate::declarative::load(&input)?;
+    let body = crate::declarative::loaded_body(&loaded);
+    *sim.store() = loaded;
+    *sim.config_hash.lock().unwrap_or_else(|e| e.into_inner()) = hash;
+    Ok(json_response(StatusCode::CREATED, &body))
+}
+
 /// The id a top-level path key names.
 fn entity_id(store: &Store, kind: Kind, key: &str) -> Result<Option<String>, ApiError> {
     engine::find_key(store, kind, key)
@@ -584,7 +729,7 @@ fn root(sim: &Sim) -> Response {
             "timers": {"running": 0, "pending": 0},
             "pids": {"master": 1, "workers": [2]},
             "configuration": {
-                "database": "postgres",
+                "database": if sim.config.db_less { "off" } else { "postgres" },
                 "role": "traditional",
                 "router_flavor": "traditional_compatible",
                 "admin_listen": ["127.0.0.1:8001 reuseport backlog=16384"],
@@ -598,10 +743,7 @@ fn root(sim: &Sim) -> Response {
 
 fn status(sim: &Sim) -> Response {
     let total = sim.stats.total();
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "database": {"reachable": true},
+    let mut body = json!({
             "memory": {
                 "lua_shared_dicts": {"kong": {"allocated_slabs": "0.04 MiB", "capacity": "5.00 MiB"}},
                 "workers_lua_vms": [{"http_allocated_gc": "40.00 MiB", "pid": 2}],
@@ -611,8 +753,18 @@ fn status(sim: &Sim) -> Response {
                 "connections_reading": 0, "connections_waiting": 0, "connections_writing": 1,
                 "total_requests": total,
             },
-        }),
-    )
+    });
+    if sim.config.db_less {
+        let hash = sim
+            .config_hash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        body["configuration_hash"] = json!(hash.unwrap_or_else(|| "0".repeat(32)));
+    } else {
+        body["database"] = json!({"reachable": true});
+    }
+    json_response(StatusCode::OK, &body)
 }
 
 // ---- /_sim ----
