@@ -638,6 +638,11 @@ pub fn after_store(store: &mut Store, kind: Kind, id: &str, extra: &Extra) {
     }
 }
 
+/// True for kinds whose output differs from what is stored (see [`output`]).
+pub fn decorates(kind: Kind) -> bool {
+    kind == Kind::Certificate
+}
+
 /// The entity as the Admin API shows it: certificates carry their sorted SNI names.
 pub fn output(store: &Store, kind: Kind, mut body: Object) -> Object {
     if kind == Kind::Certificate {
