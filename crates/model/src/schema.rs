@@ -244,14 +244,6 @@ pub(crate) fn fill_record(fields: &[Field], obj: &mut Object) {
     }
 }
 
-static SERVICES: LazyLock<Schema> =
-    LazyLock::new(|| load(include_str!("../schemas/services.json")));
-// Placeholder until the snapshot of every entity lands.
-static PENDING: LazyLock<Schema> = LazyLock::new(|| {
-    load(r#"{"fields": [{"id": {"type": "string", "uuid": true, "auto": true}}]}"#)
-});
-static ROUTES: LazyLock<Schema> = LazyLock::new(|| load(include_str!("../schemas/routes.json")));
-
 fn load(text: &str) -> Schema {
     // The snapshot is part of the source tree; a unit test parses every file.
     Schema::from_json(serde_json::from_str(text).expect("built-in schema is JSON"))
@@ -287,15 +279,15 @@ pub fn effective(
     static MERGED: LazyLock<Mutex<HashMap<(Kind, String), &'static Schema>>> =
         LazyLock::new(Default::default);
     let base = builtin(kind);
-    let (key, sub): (String, &'static Schema) = match kind {
+    let sub: &'static Schema = match kind {
         Kind::Route => {
             let sub = match entity.get("protocols") {
                 None | Some(Value::Null) => return Err(Violations::field("protocols", REQUIRED)),
-                Some(Value::String(p)) => route_subschema(p).map(|s| (p.clone(), s)),
+                Some(Value::String(p)) => route_subschema(p),
                 Some(Value::Array(items)) => items
                     .iter()
                     .filter_map(Value::as_str)
-                    .find_map(|p| route_subschema(p).map(|s| (p.to_owned(), s))),
+                    .find_map(route_subschema),
                 Some(_) => None,
             };
             match sub {
@@ -317,7 +309,7 @@ pub fn effective(
         }
         Kind::Plugin => match entity.get("name") {
             Some(Value::String(name)) => match plugin(name) {
-                Some(s) => (name.clone(), s),
+                Some(s) => s,
                 None => {
                     return Err(Violations::field(
                         "name",
@@ -335,7 +327,6 @@ pub fn effective(
     let mut cache = MERGED.lock().unwrap_or_else(|e| e.into_inner());
     // Route families share a subschema; key the cache by the subschema itself.
     let family = format!("{:p}", sub as *const Schema);
-    let _ = key;
     Ok(*cache
         .entry((kind, family))
         .or_insert_with(|| Box::leak(Box::new(base.with_subschema(sub)))))
@@ -343,34 +334,182 @@ pub fn effective(
 
 /// Kong's bundled plugins that the snapshot knows, with their priorities (the order
 /// Kong runs them in; `GET /` reports them).
-const PLUGINS: &[(&str, i64)] = &[];
+const PLUGINS: &[(&str, i64, &str)] = &[
+    ("acl", 950, include_str!("../schemas/plugins/acl.json")),
+    (
+        "basic-auth",
+        1100,
+        include_str!("../schemas/plugins/basic-auth.json"),
+    ),
+    (
+        "bot-detection",
+        2500,
+        include_str!("../schemas/plugins/bot-detection.json"),
+    ),
+    (
+        "correlation-id",
+        100001,
+        include_str!("../schemas/plugins/correlation-id.json"),
+    ),
+    ("cors", 2000, include_str!("../schemas/plugins/cors.json")),
+    (
+        "file-log",
+        9,
+        include_str!("../schemas/plugins/file-log.json"),
+    ),
+    (
+        "hmac-auth",
+        1030,
+        include_str!("../schemas/plugins/hmac-auth.json"),
+    ),
+    (
+        "http-log",
+        12,
+        include_str!("../schemas/plugins/http-log.json"),
+    ),
+    (
+        "ip-restriction",
+        990,
+        include_str!("../schemas/plugins/ip-restriction.json"),
+    ),
+    ("jwt", 1450, include_str!("../schemas/plugins/jwt.json")),
+    (
+        "key-auth",
+        1250,
+        include_str!("../schemas/plugins/key-auth.json"),
+    ),
+    (
+        "post-function",
+        -1000,
+        include_str!("../schemas/plugins/post-function.json"),
+    ),
+    (
+        "pre-function",
+        1000000,
+        include_str!("../schemas/plugins/pre-function.json"),
+    ),
+    (
+        "prometheus",
+        13,
+        include_str!("../schemas/plugins/prometheus.json"),
+    ),
+    (
+        "proxy-cache",
+        100,
+        include_str!("../schemas/plugins/proxy-cache.json"),
+    ),
+    (
+        "rate-limiting",
+        910,
+        include_str!("../schemas/plugins/rate-limiting.json"),
+    ),
+    (
+        "request-size-limiting",
+        951,
+        include_str!("../schemas/plugins/request-size-limiting.json"),
+    ),
+    (
+        "request-termination",
+        2,
+        include_str!("../schemas/plugins/request-termination.json"),
+    ),
+    (
+        "request-transformer",
+        801,
+        include_str!("../schemas/plugins/request-transformer.json"),
+    ),
+    (
+        "response-ratelimiting",
+        900,
+        include_str!("../schemas/plugins/response-ratelimiting.json"),
+    ),
+    (
+        "response-transformer",
+        800,
+        include_str!("../schemas/plugins/response-transformer.json"),
+    ),
+    (
+        "tcp-log",
+        7,
+        include_str!("../schemas/plugins/tcp-log.json"),
+    ),
+];
 
 /// The names of the bundled plugins in the snapshot, sorted.
 pub fn plugin_names() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = PLUGINS.iter().map(|(n, _)| *n).collect();
+    let mut names: Vec<&'static str> = PLUGINS.iter().map(|(n, _, _)| *n).collect();
     names.sort_unstable();
     names
 }
 
 /// A bundled plugin's priority.
 pub fn plugin_priority(name: &str) -> Option<i64> {
-    PLUGINS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+    PLUGINS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, p, _)| *p)
 }
 
 /// The built-in schema of bundled plugin `name` (`GET /schemas/plugins/{name}`).
 pub fn plugin(name: &str) -> Option<&'static Schema> {
-    let _ = name;
-    None
+    static LOADED: LazyLock<Vec<(&'static str, Schema)>> = LazyLock::new(|| {
+        PLUGINS
+            .iter()
+            .map(|(n, _, text)| (*n, load(text)))
+            .collect()
+    });
+    LOADED.iter().find(|(n, _)| *n == name).map(|(_, s)| s)
 }
 
 /// The built-in schema of `kind`.
 pub fn builtin(kind: Kind) -> &'static Schema {
-    match kind {
-        Kind::Service => &SERVICES,
-        Kind::Route => &ROUTES,
-        _ => &PENDING,
-    }
+    static ALL: LazyLock<Vec<(Kind, Schema)>> = LazyLock::new(|| {
+        ENTITY_FILES
+            .iter()
+            .map(|(dao, text)| {
+                let kind = Kind::from_dao(dao).expect("every snapshot file is a known kind");
+                (kind, load(text))
+            })
+            .collect()
+    });
+    ALL.iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, s)| s)
+        .expect("every kind has a snapshot file")
 }
+
+/// The snapshot, taken from Kong 3.9.1 by `schemas/dump.lua` (see schemas/README.md).
+const ENTITY_FILES: &[(&str, &str)] = &[
+    ("services", include_str!("../schemas/services.json")),
+    ("routes", include_str!("../schemas/routes.json")),
+    ("consumers", include_str!("../schemas/consumers.json")),
+    ("plugins", include_str!("../schemas/plugins.json")),
+    ("upstreams", include_str!("../schemas/upstreams.json")),
+    ("targets", include_str!("../schemas/targets.json")),
+    ("certificates", include_str!("../schemas/certificates.json")),
+    ("snis", include_str!("../schemas/snis.json")),
+    (
+        "ca_certificates",
+        include_str!("../schemas/ca_certificates.json"),
+    ),
+    ("vaults", include_str!("../schemas/vaults.json")),
+    ("key_sets", include_str!("../schemas/key_sets.json")),
+    ("keys", include_str!("../schemas/keys.json")),
+    (
+        "keyauth_credentials",
+        include_str!("../schemas/keyauth_credentials.json"),
+    ),
+    (
+        "basicauth_credentials",
+        include_str!("../schemas/basicauth_credentials.json"),
+    ),
+    (
+        "hmacauth_credentials",
+        include_str!("../schemas/hmacauth_credentials.json"),
+    ),
+    ("jwt_secrets", include_str!("../schemas/jwt_secrets.json")),
+    ("acls", include_str!("../schemas/acls.json")),
+];
 
 #[cfg(test)]
 mod tests {
@@ -381,6 +520,36 @@ mod tests {
     fn every_builtin_schema_parses() {
         for kind in Kind::ALL {
             assert!(!builtin(*kind).fields.is_empty());
+        }
+        for name in plugin_names() {
+            let p = plugin(name).unwrap();
+            assert!(p.field("config").is_some(), "{name}");
+            assert!(plugin_priority(name).is_some());
+        }
+    }
+
+    #[test]
+    fn foreign_keys_in_the_kind_table_match_the_schemas() {
+        for kind in Kind::ALL {
+            let mut from_schema: Vec<(String, String)> = builtin(*kind)
+                .fields
+                .iter()
+                .filter(|f| f.ty == FieldType::Foreign)
+                .map(|f| {
+                    (
+                        f.name.clone(),
+                        f.raw["reference"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let mut from_table: Vec<(String, String)> = kind
+                .foreign_keys()
+                .iter()
+                .map(|(f, t)| ((*f).to_owned(), t.dao().to_owned()))
+                .collect();
+            from_schema.sort();
+            from_table.sort();
+            assert_eq!(from_table, from_schema, "{kind:?}");
         }
     }
 
