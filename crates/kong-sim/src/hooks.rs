@@ -493,9 +493,23 @@ pub fn generate(kind: Kind, body: &mut Object) {
     }
 }
 
-/// Kong's `random_string`: 32 characters (`kong/tools/rand.lua`).
+/// Kong's `random_string` (`kong/tools/rand.lua`): 24 random bytes in base64, 32
+/// characters, with `/` and `+` replaced by letters.
 fn random_string() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    use base64::Engine;
+    let mut bytes = [0u8; 24];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
+    base64::engine::general_purpose::STANDARD
+        .encode(bytes)
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match c {
+            '/' => (b'A' + (i % 26) as u8) as char,
+            '+' => (b'a' + (i % 26) as u8) as char,
+            c => c,
+        })
+        .collect()
 }
 
 /// DAO checks Kong runs before validation (`kong/db/dao/plugins.lua`

@@ -8,101 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use kong_sim::{RunningSim, SimConfig, start};
-use reqwest::{Client, Method};
+mod common;
+
+use common::Sim;
+use reqwest::Method;
 use serde_json::{Value, json};
-
-struct Sim {
-    /// None when the suite runs against a real Kong.
-    sim: Option<RunningSim>,
-    base: String,
-    client: Client,
-}
-
-impl Sim {
-    async fn new() -> Sim {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::builder().no_proxy().build().expect("client");
-        if let Ok(base) = std::env::var("CARL_TEST_KONG_ADDR") {
-            let s = Sim {
-                sim: None,
-                base,
-                client,
-            };
-            s.empty().await;
-            return s;
-        }
-        let sim = start(SimConfig::default()).await.expect("sim starts");
-        let base = sim.url();
-        Sim {
-            sim: Some(sim),
-            base,
-            client,
-        }
-    }
-
-    fn url(&self) -> &str {
-        &self.base
-    }
-
-    /// True against a real Kong, where `/_sim/` does not exist.
-    fn is_real(&self) -> bool {
-        self.sim.is_none()
-    }
-
-    /// Deletes every entity, children first (a real Kong is reused between tests).
-    async fn empty(&self) {
-        for kind in carl_model::Kind::ALL
-            .iter()
-            .rev()
-            .filter(|k| k.has_top_level_path())
-        {
-            loop {
-                let (st, body) = self.get(&format!("/{}?size=1000", kind.path())).await;
-                let items = body["data"].as_array().cloned().unwrap_or_default();
-                if st != 200 || items.is_empty() {
-                    break;
-                }
-                for e in items {
-                    let id = e["id"].as_str().unwrap_or_default();
-                    self.delete(&format!("/{}/{id}", kind.path())).await;
-                }
-            }
-        }
-    }
-
-    async fn req(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let resp = rb.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).expect("JSON body")
-        };
-        (status, value)
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.req(Method::GET, path, None).await
-    }
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.req(Method::POST, path, Some(body)).await
-    }
-    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        self.req(Method::PUT, path, Some(body)).await
-    }
-    async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        self.req(Method::PATCH, path, Some(body)).await
-    }
-    async fn delete(&self, path: &str) -> (u16, Value) {
-        self.req(Method::DELETE, path, None).await
-    }
-}
 
 const PROTOCOLS: &str = "grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp";
 

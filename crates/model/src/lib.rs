@@ -69,9 +69,10 @@ pub fn deterministic_id(kind: Kind, identity: &str) -> Uuid {
     Uuid::new_v5(&ID_NAMESPACE, name.as_bytes())
 }
 
-/// True when `s` is a UUID in the form Kong treats as an id in a path.
+/// True when `s` is a UUID in the form Kong treats as an id (8-4-4-4-12 hex digits,
+/// `kong/db/schema/init.lua` `uuid_regex`); 32 bare hex digits are not one.
 pub fn is_uuid(s: &str) -> bool {
-    Uuid::try_parse(s).is_ok()
+    s.len() == 36 && Uuid::try_parse(s).is_ok()
 }
 
 /// Kong's rule for names (`typedefs.utf8_name`): ASCII alphanumerics and `.-_~`,
