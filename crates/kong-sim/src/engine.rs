@@ -171,6 +171,7 @@ fn check(store: &Store, kind: Kind, obj: &mut Object) -> Result<(), ApiError> {
     resolve_foreign(store, kind, obj)?;
     hooks::validate_entity(kind, obj).map_err(|v| ApiError::schema_violation(&v))?;
     dedup_sets(kind, obj);
+    hooks::derive(kind, obj);
     Ok(())
 }
 
@@ -237,11 +238,11 @@ pub fn insert(
     if !id.is_empty() {
         body.insert("id".into(), json!(id));
     }
-    let extra = hooks::take_extra(kind, &mut body);
     resolve_foreign(store, kind, &mut body)?;
     hooks::dao_checks(store, kind, &body, None)?;
     prepare_insert(kind, &mut body);
     check(store, kind, &mut body)?;
+    let extra = hooks::take_extra(kind, &mut body);
     if store.get(kind, &id).is_some() {
         return Err(ApiError::primary_key_violation(&id));
     }
@@ -282,14 +283,16 @@ pub fn upsert(
     };
     body.insert("id".into(), json!(id));
     force_parent(&mut body, forced);
-    let mut extra = hooks::take_extra(kind, &mut body);
     if kind == Kind::Certificate && !is_uuid(key) {
-        hooks::add_sni_name(&mut extra, key);
+        hooks::add_sni_name(&mut body, key);
     }
     resolve_foreign(store, kind, &mut body)?;
     hooks::dao_checks(store, kind, &body, None)?;
     prepare_insert(kind, &mut body);
     check(store, kind, &mut body)?;
+    let mut extra = hooks::take_extra(kind, &mut body);
+    // PUT replaces the whole entity: no SNIs given means none.
+    hooks::replace_all(kind, &mut extra);
     constraints(store, kind, &id, &body)?;
     hooks::before_store(store, kind, &mut body, &extra)?;
     store.put(kind, body.clone());
@@ -311,12 +314,12 @@ pub fn update(
     hooks::normalize_patch(kind, &base, &mut body)?;
     // The primary key is the URL's; Kong does not move an entity to a new id.
     body.remove("id");
-    let extra = hooks::take_extra(kind, &mut body);
     resolve_foreign(store, kind, &mut body)?;
     hooks::dao_checks(store, kind, &body, Some(&base))?;
     let mut merged = merge(kind, &base, body);
     stamp(kind, &mut merged, false);
     check(store, kind, &mut merged)?;
+    let extra = hooks::take_extra(kind, &mut merged);
     constraints(store, kind, id, &merged)?;
     hooks::before_store(store, kind, &mut merged, &extra)?;
     store.put(kind, merged.clone());

@@ -29,6 +29,9 @@ fn typedef(schema: &str, path: &str) -> Option<&'static str> {
         ("upstreams", "hash_on_cookie_path") => "path",
         ("targets", "target") => "target",
         ("snis", "name") => "wildcard_host",
+        ("certificates", "snis[]") => "wildcard_host",
+        ("certificates" | "ca_certificates", "cert" | "cert_alt") => "certificate",
+        ("certificates", "key" | "key_alt") => "key",
         _ => return None,
     })
 }
@@ -300,6 +303,8 @@ fn run_typedef(name: &str, s: &str) -> Result<(), String> {
         "ip_or_cidr" => validate_ip_or_cidr(s),
         "upstream_name" => validate_upstream_name(s),
         "target" => validate_target(s),
+        "certificate" => validate_certificate(s),
+        "key" => validate_key(s),
         _ => Ok(()),
     }
 }
@@ -318,6 +323,26 @@ impl Custom for KongCustom {
     fn entity(&self, schema: &str, entity: &Object, violations: &mut Violations) {
         if schema == "upstreams" {
             upstream_checks(entity, violations);
+        }
+        if schema == "ca_certificates"
+            && let Some(cert) = entity.get("cert").and_then(Value::as_str)
+            && cert.matches("-----BEGIN CERTIFICATE-----").count() > 1
+        {
+            violations
+                .entity
+                .push("please submit only one certificate at a time".into());
+        }
+        if schema == "certificates"
+            && let Some(names) = entity.get("snis").and_then(Value::as_array)
+        {
+            for (i, n) in names.iter().enumerate() {
+                if names[..i].contains(n) {
+                    violations.fields.insert(
+                        "snis".into(),
+                        json!(format!("{} is duplicated", n.as_str().unwrap_or_default())),
+                    );
+                }
+            }
         }
     }
 }
@@ -455,31 +480,90 @@ pub struct Extra {
     snis: Option<Vec<String>>,
 }
 
+/// Takes what is not stored with the entity out of a validated body.
 pub fn take_extra(kind: Kind, body: &mut Object) -> Extra {
     let mut extra = Extra::default();
     if kind == Kind::Certificate
         && let Some(v) = body.remove("snis")
+        && let Some(list) = v.as_array()
     {
         extra.snis = Some(
-            v.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
         );
     }
     extra
 }
 
-/// `PUT /certificates/{sni}` adds that name to the certificate's SNIs.
-pub fn add_sni_name(extra: &mut Extra, name: &str) {
-    let list = extra.snis.get_or_insert_with(Vec::new);
-    if !list.iter().any(|n| n == name) {
-        list.push(name.to_owned());
+/// A PUT replaces the whole entity: a certificate PUT without `snis` clears them.
+pub fn replace_all(kind: Kind, extra: &mut Extra) {
+    if kind == Kind::Certificate && extra.snis.is_none() {
+        extra.snis = Some(Vec::new());
     }
+}
+
+/// `PUT /certificates/{sni}` adds that name to the certificate's SNIs.
+pub fn add_sni_name(body: &mut Object, name: &str) {
+    let list = body.entry("snis").or_insert_with(|| json!([]));
+    if !list.is_array() {
+        *list = json!([]);
+    }
+    if let Some(items) = list.as_array_mut()
+        && !items.iter().any(|n| n == name)
+    {
+        items.push(json!(name));
+    }
+}
+
+/// Values Kong derives on write: a CA certificate's `cert_digest` (the SHA-256 of its
+/// DER, `ca_certificates.lua` transformations).
+pub fn derive(kind: Kind, body: &mut Object) {
+    if kind != Kind::CaCertificate {
+        return;
+    }
+    if let Some(der) = body
+        .get("cert")
+        .and_then(Value::as_str)
+        .and_then(first_cert_der)
+    {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(&der);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        body.insert("cert_digest".into(), json!(hex));
+    }
+}
+
+fn first_cert_der(pem: &str) -> Option<Vec<u8>> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()?
+        .ok()
+        .map(|c| c.to_vec())
+}
+
+/// typedefs.certificate: a PEM certificate (the structure beyond PEM is not checked).
+fn validate_certificate(s: &str) -> Result<(), String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    match CertificateDer::pem_slice_iter(s.as_bytes()).next() {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(e)) => Err(format!("invalid certificate: {e}")),
+        None => Err("invalid certificate: PEM_read_bio_X509_AUX() failed".into()),
+    }
+}
+
+/// typedefs.key: a PEM private key.
+fn validate_key(s: &str) -> Result<(), String> {
+    use rustls_pki_types::PrivateKeyDer;
+    use rustls_pki_types::pem::PemObject;
+    PrivateKeyDer::from_pem_slice(s.as_bytes())
+        .map(drop)
+        .map_err(|_| {
+            "invalid key: unable to read key (PEM_read_bio_PrivateKey() failed)".to_owned()
+        })
 }
 
 /// Generated values: `auto` strings (credential keys and secrets) on insert.

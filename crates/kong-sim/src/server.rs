@@ -264,7 +264,14 @@ fn handle(
         }
         (Endpoint::Entity(kind, key), "GET") => {
             let store = sim.store();
-            let id = entity_id(&store, *kind, key)?.ok_or_else(ApiError::not_found)?;
+            let id = entity_id(&store, *kind, key)?.ok_or_else(|| {
+                if *kind == Kind::Certificate && !is_uuid(key) {
+                    // kong/api/routes/certificates.lua looks the name up as an SNI.
+                    ApiError::Message(StatusCode::NOT_FOUND, "SNI not found".into())
+                } else {
+                    ApiError::not_found()
+                }
+            })?;
             output(&store, *kind, &id)
         }
         (Endpoint::Entity(kind, key), "PUT") => {

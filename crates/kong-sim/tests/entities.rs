@@ -363,3 +363,105 @@ async fn vaults_keys_and_key_sets() {
     assert_eq!(s.delete("/key-sets/ks").await.0, 204);
     assert_eq!(s.get("/keys/k1").await.0, 404);
 }
+
+/// A self-signed certificate and its key, PEM.
+fn cert_pair(name: &str, ca: bool) -> (String, String) {
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("params");
+    if ca {
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    }
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("cert");
+    (cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn certificates_carry_their_snis() {
+    // kong/db/dao/certificates.lua, kong/api/routes/certificates.lua; §5.7, §5.8
+    let s = Sim::new().await;
+    let (cert, key) = cert_pair("example.test", false);
+    let (st, body) = s
+        .post("/certificates", json!({"cert": "not a pem", "key": key}))
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        body["fields"]["cert"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid certificate"),
+        "{body}"
+    );
+    let (st, c) = s
+        .post(
+            "/certificates",
+            json!({"cert": cert, "key": key, "snis": ["b.example.test", "a.example.test"]}),
+        )
+        .await;
+    assert_eq!(st, 201, "{c}");
+    assert_eq!(
+        c["snis"],
+        json!(["a.example.test", "b.example.test"]),
+        "sorted SNI names"
+    );
+    let cid = c["id"].as_str().unwrap().to_owned();
+    let (_, snis) = s.get("/snis").await;
+    assert_eq!(snis["data"].as_array().unwrap().len(), 2);
+    assert_eq!(snis["data"][0]["certificate"], json!({"id": cid}));
+    // A certificate is found by one of its SNI names.
+    assert_eq!(
+        s.get("/certificates/a.example.test").await.1["id"],
+        json!(cid)
+    );
+    let (st, body) = s.get("/certificates/nope.example.test").await;
+    assert_eq!((st, body), (404, json!({"message": "SNI not found"})));
+    // Another certificate cannot take a name in use.
+    let (cert2, key2) = cert_pair("other.test", false);
+    let (st, body) = s
+        .post(
+            "/certificates",
+            json!({"cert": cert2, "key": key2, "snis": ["a.example.test"]}),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        body["fields"]["snis"],
+        format!("a.example.test already associated with existing certificate '{cid}'")
+    );
+    // PATCH replaces the SNI set; deleting the certificate removes its SNIs.
+    let (st, c2) = s
+        .patch(
+            &format!("/certificates/{cid}"),
+            json!({"snis": ["c.example.test"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{c2}");
+    assert_eq!(c2["snis"], json!(["c.example.test"]));
+    assert_eq!(s.get("/snis").await.1["data"].as_array().unwrap().len(), 1);
+    assert_eq!(s.delete(&format!("/certificates/{cid}")).await.0, 204);
+    assert_eq!(s.get("/snis").await.1["data"], json!([]));
+}
+
+#[tokio::test]
+async fn ca_certificates_are_unique_by_digest() {
+    // kong/db/schema/entities/ca_certificates.lua; §5.9
+    let s = Sim::new().await;
+    let (ca, _) = cert_pair("ca.example.test", true);
+    let (st, c) = s.post("/ca_certificates", json!({"cert": ca})).await;
+    assert_eq!(st, 201, "{c}");
+    let digest = c["cert_digest"].as_str().unwrap().to_owned();
+    assert_eq!(digest.len(), 64);
+    let (st, body) = s.post("/ca_certificates", json!({"cert": ca})).await;
+    assert_eq!(st, 409);
+    assert_eq!(
+        body["message"],
+        format!("UNIQUE violation detected on '{{cert_digest=\"{digest}\"}}'")
+    );
+    let (st, body) = s
+        .post("/ca_certificates", json!({"cert": format!("{ca}{ca}")}))
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(
+        body["fields"]["@entity"],
+        json!(["please submit only one certificate at a time"])
+    );
+}
