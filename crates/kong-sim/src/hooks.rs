@@ -462,15 +462,18 @@ fn default_target_port(body: &mut Object) {
     let Some(Value::String(t)) = body.get("target") else {
         return;
     };
-    if let Ok((host, port, ty)) = split_host_port(t)
-        && port.is_none()
-    {
-        let host = if ty == "ipv6" {
-            format!("[{host}]")
-        } else {
-            host
+    if let Ok((host, port, ty)) = split_host_port(t) {
+        // IPv6 addresses are stored fully expanded, in brackets.
+        let host = match host.parse::<std::net::Ipv6Addr>() {
+            Ok(ip) if ty == "ipv6" => {
+                let groups: Vec<String> =
+                    ip.segments().iter().map(|g| format!("{g:04x}")).collect();
+                format!("[{}]", groups.join(":"))
+            }
+            _ => host,
         };
-        body.insert("target".into(), json!(format!("{host}:8000")));
+        let port = port.unwrap_or("8000");
+        body.insert("target".into(), json!(format!("{host}:{port}")));
     }
 }
 
@@ -798,7 +801,10 @@ mod tests {
             .cloned()
             .unwrap_or_default();
         default_target_port(&mut t);
-        assert_eq!(t["target"], "[::1]:8000");
+        assert_eq!(
+            t["target"],
+            "[0000:0000:0000:0000:0000:0000:0000:0001]:8000"
+        );
     }
 
     #[test]

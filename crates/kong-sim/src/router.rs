@@ -188,6 +188,10 @@ pub fn route(path: &str) -> Option<Endpoint> {
         [] => Some(Endpoint::Collection(kind)),
         [key] => Some(Endpoint::Entity(kind, (*key).to_owned())),
         [key, seg] => {
+            // `/snis/{s}/certificate` is disabled in Kong (kong/api/routes/snis.lua).
+            if kind == Kind::Sni && *seg == "certificate" {
+                return None;
+            }
             if let Some((field, target)) = kind.foreign_keys().iter().find(|(f, _)| f == seg) {
                 return Some(Endpoint::ForeignEntity {
                     kind,

@@ -381,6 +381,16 @@ fn handle(
         ) => {
             let mut store = sim.store();
             let pid = entity_id(&store, *parent, pkey)?.ok_or_else(ApiError::not_found)?;
+            if verb == "PUT" && *child == Kind::Target {
+                // kong/api/routes/upstreams.lua: PUT on a target is an update, never a create.
+                let cid = nested_child(&store, *child, field, &pid, ckey)?
+                    .ok_or_else(ApiError::not_found)?;
+                let body = read(*child)?;
+                return ok(
+                    StatusCode::OK,
+                    engine::update(&mut store, *child, &cid, body)?,
+                );
+            }
             if verb == "PUT" {
                 // No ownership check: PUT (re-)parents the child (endpoints.lua).
                 let body = read(*child)?;
@@ -635,6 +645,11 @@ fn list(
     {
         return consumer_by_custom_id(sim, custom_id);
     }
+    if kind == Kind::Target
+        && let Some((field, pid)) = parent
+    {
+        return list_targets(sim, field, pid, query, base);
+    }
     let mut req: PageRequest = pagination::parse(query)?;
     if parent.is_some() {
         req.tags = None;
@@ -698,6 +713,56 @@ fn list(
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
     Ok(resp)
+}
+
+/// `GET /upstreams/{u}/targets`: newest first, with a plain integer offset
+/// (kong/api/routes/upstreams.lua pages targets itself).
+fn list_targets(
+    sim: &Sim,
+    field: &str,
+    pid: &str,
+    query: &HashMap<String, String>,
+    base: &str,
+) -> ApiResult {
+    let size = match query.get("size") {
+        None => pagination::DEFAULT_SIZE,
+        Some(raw) => {
+            let n: usize = raw
+                .trim()
+                .parse()
+                .map_err(|_| ApiError::invalid_size("size must be a number"))?;
+            if !(1..=pagination::MAX_SIZE).contains(&n) {
+                return Err(ApiError::invalid_size(
+                    "size must be an integer between 1 and 1000",
+                ));
+            }
+            n
+        }
+    };
+    let start: usize = match query.get("offset") {
+        None => 0,
+        Some(o) => o
+            .parse()
+            .map_err(|_| ApiError::invalid_offset(o, "bad json encoding"))?,
+    };
+    let store = sim.store();
+    let mut targets: Vec<&Object> = store
+        .children(Kind::Target, field, pid)
+        .iter()
+        .filter_map(|id| store.get(Kind::Target, id))
+        .collect();
+    let created = |o: &Object| o.get("created_at").and_then(Value::as_f64).unwrap_or(0.0);
+    targets.sort_by(|a, b| created(b).total_cmp(&created(a)));
+    let page: Vec<Value> = targets
+        .iter()
+        .skip(start)
+        .take(size)
+        .map(|o| Value::Object((*o).clone()))
+        .collect();
+    let more = start + page.len() < targets.len();
+    let offset = more.then(|| (start + page.len()).to_string());
+    let next = offset.as_ref().map(|o| format!("{base}?offset={o}"));
+    Ok(list_response(page, offset, next))
 }
 
 /// `/consumers?custom_id=X` is a lookup, not a page.

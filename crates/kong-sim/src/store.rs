@@ -42,22 +42,15 @@ pub struct Store {
     refs: HashMap<Ref, BTreeSet<Ref>>,
 }
 
-/// The fields Kong keeps unique for `kind`: `unique` ones in its schema, plus the
-/// endpoint key.
+/// The fields Kong keeps unique for `kind`: the `unique` ones in its schema (every
+/// endpoint key but the target's, which is unique per upstream through the cache key).
 pub fn unique_fields(kind: Kind) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = kind
-        .schema()
+    kind.schema()
         .fields
         .iter()
         .filter(|f| f.raw.get("unique").and_then(Value::as_bool) == Some(true))
         .filter_map(|f| static_name(kind, &f.name))
-        .collect();
-    if let Some(k) = kind.lookup_key()
-        && !out.contains(&k)
-    {
-        out.push(k);
-    }
-    out
+        .collect()
 }
 
 /// Schema field names live in a `'static` schema; find the same `&'static str`.

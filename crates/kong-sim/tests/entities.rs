@@ -465,3 +465,82 @@ async fn ca_certificates_are_unique_by_digest() {
         json!(["please submit only one certificate at a time"])
     );
 }
+
+#[tokio::test]
+async fn targets_list_newest_first_and_put_only_updates() {
+    // kong/api/routes/upstreams.lua; §5.6
+    let s = Sim::new().await;
+    let (_, u) = s.post("/upstreams", json!({"name": "up.internal"})).await;
+    let uid = u["id"].as_str().unwrap().to_owned();
+    for t in ["10.0.0.1", "10.0.0.2:9000", "::1"] {
+        assert_eq!(
+            s.post("/upstreams/up.internal/targets", json!({"target": t}))
+                .await
+                .0,
+            201
+        );
+        // Millisecond timestamps order the list; keep them apart.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (st, body) = s
+        .post(
+            "/upstreams/up.internal/targets",
+            json!({"target": "10.0.0.2:9000"}),
+        )
+        .await;
+    assert_eq!(st, 409);
+    assert_eq!(
+        body["message"],
+        format!(
+            "UNIQUE violation detected on '{{target=\"10.0.0.2:9000\",upstream={{id=\"{uid}\"}}}}'"
+        )
+    );
+    let (_, page) = s.get("/upstreams/up.internal/targets?size=2").await;
+    let names: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "[0000:0000:0000:0000:0000:0000:0000:0001]:8000",
+            "10.0.0.2:9000"
+        ]
+    );
+    assert_eq!(
+        page["offset"], "2",
+        "targets page with a plain integer offset"
+    );
+    let (_, rest) = s
+        .get(&format!("/upstreams/up.internal/targets?offset=2"))
+        .await;
+    assert_eq!(rest["data"][0]["target"], "10.0.0.1:8000");
+    assert_eq!(rest["next"], Value::Null);
+    // PUT updates an existing target and never creates one.
+    let (st, t) = s
+        .put(
+            "/upstreams/up.internal/targets/10.0.0.1:8000",
+            json!({"weight": 5}),
+        )
+        .await;
+    assert_eq!(st, 200, "{t}");
+    assert_eq!(t["weight"], 5);
+    assert_eq!(
+        s.put(
+            "/upstreams/up.internal/targets/10.9.9.9:80",
+            json!({"weight": 5})
+        )
+        .await
+        .0,
+        404
+    );
+    // A nested DELETE of a missing child is 404, unlike top-level deletes.
+    assert_eq!(
+        s.delete("/upstreams/up.internal/targets/10.9.9.9:80")
+            .await
+            .0,
+        404
+    );
+}
