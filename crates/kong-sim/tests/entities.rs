@@ -513,9 +513,7 @@ async fn targets_list_newest_first_and_put_only_updates() {
         page["offset"], "2",
         "targets page with a plain integer offset"
     );
-    let (_, rest) = s
-        .get(&format!("/upstreams/up.internal/targets?offset=2"))
-        .await;
+    let (_, rest) = s.get("/upstreams/up.internal/targets?offset=2").await;
     assert_eq!(rest["data"][0]["target"], "10.0.0.1:8000");
     assert_eq!(rest["next"], Value::Null);
     // PUT updates an existing target and never creates one.
