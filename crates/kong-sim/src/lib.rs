@@ -14,22 +14,27 @@ mod body;
 mod declarative;
 mod engine;
 mod errors;
+pub mod faults;
 mod hooks;
 mod pagination;
 mod router;
 mod server;
 mod stats;
 mod store;
+mod transport;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use faults::{FaultConfig, Rule};
+pub use transport::TlsFiles;
+
 /// How to run an emulator.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     /// Where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
@@ -39,6 +44,17 @@ pub struct SimConfig {
     pub latency_ms: u64,
     /// DB-less mode (`database = off`): entity writes refused, `/config` loads.
     pub db_less: bool,
+    /// Serve HTTPS (and require client certificates when a client CA is given).
+    pub tls: Option<TlsFiles>,
+    /// When set, every Admin API request needs `Kong-Admin-Token: <token>` (Kong
+    /// Enterprise RBAC); 401 otherwise.
+    pub admin_token: Option<String>,
+    /// Workspace names accepted as a path prefix (`/{ws}/services`, Kong Enterprise);
+    /// empty serves OSS paths only.
+    pub workspaces: Vec<String>,
+    /// Faults from the start (`PUT /_sim/faults` changes them later). `latency_ms`
+    /// above is added to `faults.latency_ms`.
+    pub faults: FaultConfig,
 }
 
 impl Default for SimConfig {
@@ -48,6 +64,10 @@ impl Default for SimConfig {
             kong_version: "3.9.1".into(),
             latency_ms: 0,
             db_less: false,
+            tls: None,
+            admin_token: None,
+            workspaces: Vec::new(),
+            faults: FaultConfig::default(),
         }
     }
 }
@@ -56,47 +76,50 @@ impl Default for SimConfig {
 /// runtime ends; [`RunningSim::shutdown`] stops it.
 pub struct RunningSim {
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    tls: bool,
+    stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 impl RunningSim {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, lets in-flight requests finish (up to 5 s), then returns.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(6), &mut self.task).await;
         self.task.abort();
     }
 }
 
-/// Binds `config.listen` and serves on the current tokio runtime; returns once
-/// the socket accepts connections.
+/// Binds `config.listen` and serves on the current tokio runtime; returns once the
+/// socket accepts connections.
 pub async fn start(config: SimConfig) -> std::io::Result<RunningSim> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = config.tls.as_ref().map(transport::acceptor).transpose()?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let app = server::router(Arc::new(server::Sim::new(config)));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let signal = async move {
-            // A dropped handle (Err) is not a request to stop.
-            if stopped.await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .await;
-    });
+    let mut fault_config = config.faults.clone();
+    fault_config.latency_ms += config.latency_ms;
+    let faults = Arc::new(faults::Faults::new(fault_config));
+    let workspaces = Arc::new(config.workspaces.clone());
+    let has_tls = tls.is_some();
+    let app = server::router(Arc::new(server::Sim::new(config, faults.clone())));
+    let layer = transport::Layer {
+        app,
+        faults,
+        workspaces,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(transport::serve(listener, tls, layer, stopped));
     Ok(RunningSim {
         addr,
-        stop: Some(stop),
+        tls: has_tls,
+        stop,
         task,
     })
 }

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
 
@@ -20,21 +21,84 @@ struct Args {
     /// Emulate DB-less mode (`database = off`): writes refused, `POST /config` loads.
     #[arg(long, env = "KONG_SIM_DB_LESS")]
     db_less: bool,
+    /// Serve HTTPS with this PEM certificate (chain); needs --tls-key.
+    #[arg(
+        long,
+        env = "KONG_SIM_TLS_CERT",
+        requires = "tls_key",
+        value_name = "PEM"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(
+        long,
+        env = "KONG_SIM_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "PEM"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this PEM CA (mTLS); needs --tls-cert.
+    #[arg(
+        long,
+        env = "KONG_SIM_CLIENT_CA",
+        requires = "tls_cert",
+        value_name = "PEM"
+    )]
+    client_ca: Option<PathBuf>,
+    /// Require `Kong-Admin-Token: TOKEN` on every Admin API request (as Kong
+    /// Enterprise RBAC does); 401 otherwise.
+    #[arg(long, env = "KONG_SIM_ADMIN_TOKEN", value_name = "TOKEN")]
+    admin_token: Option<String>,
+    /// Accept these workspace names as a path prefix (`/default/services`), as Kong
+    /// Enterprise does.
+    #[arg(
+        long,
+        env = "KONG_SIM_WORKSPACES",
+        value_delimiter = ',',
+        value_name = "NAME,..."
+    )]
+    workspaces: Vec<String>,
+    /// Jitter added to or taken from the latency, in milliseconds.
+    #[arg(long, env = "KONG_SIM_JITTER_MS", default_value_t = 0)]
+    jitter_ms: u64,
+    /// Share of requests answered with 500, 502, 503 or 504 (0.0 to 1.0).
+    #[arg(long, env = "KONG_SIM_FAULT_RATE", default_value_t = 0.0)]
+    fault_rate: f64,
+    /// Seed of the fault generator, for repeatable runs.
+    #[arg(long, env = "KONG_SIM_SEED", default_value_t = 0)]
+    seed: u64,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    let listen = args.listen;
     let config = kong_sim::SimConfig {
         listen: args.listen,
         kong_version: args.kong_version,
         latency_ms: args.latency_ms,
         db_less: args.db_less,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(kong_sim::TlsFiles {
+                cert,
+                key,
+                client_ca: args.client_ca,
+            }),
+            _ => None,
+        },
+        admin_token: args.admin_token,
+        workspaces: args.workspaces,
+        faults: kong_sim::FaultConfig {
+            jitter_ms: args.jitter_ms,
+            error_rate: args.fault_rate,
+            seed: args.seed,
+            ..kong_sim::FaultConfig::default()
+        },
     };
     let sim = match kong_sim::start(config).await {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!("kong-sim: cannot listen on {}: {e}", args.listen);
+            eprintln!("kong-sim: cannot start on {listen}: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };

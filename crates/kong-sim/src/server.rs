@@ -2,9 +2,8 @@
 //! response headers, injected latency and request counting, and the `/_sim/` controls.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -20,6 +19,7 @@ use serde_json::{Value, json};
 use crate::SimConfig;
 use crate::engine;
 use crate::errors::ApiError;
+use crate::faults::{Decision, FaultConfig, Faults};
 use crate::pagination::{self, PageRequest};
 use crate::router::{self, Endpoint};
 use crate::stats::Stats;
@@ -33,20 +33,19 @@ pub struct Sim {
     node_id: String,
     store: Mutex<Store>,
     stats: Stats,
-    latency_ms: AtomicU64,
+    faults: Arc<Faults>,
     /// DB-less: MD5 of the last configuration loaded from text (`configuration_hash`).
     config_hash: Mutex<Option<String>>,
 }
 
 impl Sim {
-    pub fn new(config: SimConfig) -> Self {
-        let latency = config.latency_ms;
+    pub fn new(config: SimConfig, faults: Arc<Faults>) -> Self {
         Sim {
             config,
             node_id: uuid::Uuid::new_v4().to_string(),
             store: Mutex::new(Store::default()),
             stats: Stats::default(),
-            latency_ms: AtomicU64::new(latency),
+            faults,
             config_hash: Mutex::new(None),
         }
     }
@@ -76,14 +75,15 @@ pub fn router(sim: S) -> Router {
     Router::new()
         .route("/_sim/stats", get(sim_stats))
         .route("/_sim/reset", post(sim_reset))
-        .route("/_sim/faults", put(sim_faults))
+        .route("/_sim/faults", put(sim_faults).get(get_faults))
         .fallback(dispatch)
         .layer(middleware::from_fn_with_state(sim.clone(), kong_layer))
         .layer(DefaultBodyLimit::max(10 * 1024 * 1024))
         .with_state(sim)
 }
 
-/// Kong's response headers, injected latency and request counting.
+/// Kong's response headers, the admin token, injected latency and errors, and request
+/// counting. (Resets and hangs happen below HTTP, in `transport`.)
 async fn kong_layer(State(sim): State<S>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let path = req.uri().path().to_owned();
@@ -98,14 +98,41 @@ async fn kong_layer(State(sim): State<S>, req: Request, next: Next) -> Response 
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("*"));
     let guard = (!is_sim).then(|| sim.stats.start());
+    let decision = req
+        .extensions()
+        .get::<Decision>()
+        .copied()
+        .unwrap_or(Decision::Pass);
     if !is_sim {
-        let latency = sim.latency_ms.load(Ordering::Relaxed);
-        if latency > 0 {
-            tokio::time::sleep(Duration::from_millis(latency)).await;
+        let latency = sim.faults.latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
         }
     }
+    let token_ok = is_sim
+        || sim.config.admin_token.as_deref().is_none_or(|want| {
+            req.headers()
+                .get("kong-admin-token")
+                .and_then(|v| v.to_str().ok())
+                == Some(want)
+        });
 
-    let mut resp = next.run(req).await;
+    let mut resp = if !token_ok {
+        // Kong Enterprise RBAC's answer (kong-admin-api.md §9).
+        json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"message": "Invalid credentials. Token or User credentials required"}),
+        )
+    } else {
+        match decision {
+            Decision::Error(status) => injected(status),
+            Decision::ErrorAfter(status) => {
+                let _ = next.run(req).await;
+                injected(status)
+            }
+            _ => next.run(req).await,
+        }
+    };
     let headers = resp.headers_mut();
     if !headers.contains_key(header::CONTENT_TYPE) {
         headers.insert(
@@ -867,37 +894,47 @@ fn status(sim: &Sim) -> Response {
 
 async fn sim_stats(State(sim): State<S>) -> Response {
     let entities = json!(sim.store().counts());
-    json_response(StatusCode::OK, &sim.stats.to_json(entities))
+    let mut stats = sim.stats.to_json(entities);
+    stats["faults"] = json!(sim.faults.counts());
+    json_response(StatusCode::OK, &stats)
 }
 
 async fn sim_reset(State(sim): State<S>) -> Response {
     sim.store().clear();
     sim.stats.reset();
+    sim.faults.reset_counts();
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// Only `latency_ms` is honoured in this cut; other fields are accepted.
+/// An injected error answer: Kong-like body; 429 carries `Retry-After`.
+fn injected(status: u16) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (code, crate::faults::error_body(status)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if status == 429 {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
+}
+
+/// `PUT /_sim/faults`: replaces every fault setting (`{}` clears them).
 async fn sim_faults(State(sim): State<S>, body: Bytes) -> ApiResult {
-    let value: Value = if body.is_empty() {
-        json!({})
+    let config: FaultConfig = if body.is_empty() {
+        FaultConfig::default()
     } else {
-        serde_json::from_slice(&body).map_err(|_| ApiError::bad_json())?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::Message(StatusCode::BAD_REQUEST, format!("invalid faults: {e}"))
+        })?
     };
-    let Some(obj) = value.as_object() else {
-        return Err(ApiError::bad_json());
-    };
-    let latency = match obj.get("latency_ms") {
-        None | Some(Value::Null) => 0,
-        Some(v) => v.as_u64().ok_or_else(|| {
-            ApiError::Message(
-                StatusCode::BAD_REQUEST,
-                "latency_ms must be a non-negative integer".into(),
-            )
-        })?,
-    };
-    sim.latency_ms.store(latency, Ordering::Relaxed);
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "latency_ms": latency }),
-    ))
+    sim.faults.set(config);
+    Ok(json_response(StatusCode::OK, &json!(sim.faults.config())))
+}
+
+/// `GET /_sim/faults`: the settings in force.
+async fn get_faults(State(sim): State<S>) -> Response {
+    json_response(StatusCode::OK, &json!(sim.faults.config()))
 }
