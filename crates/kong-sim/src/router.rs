@@ -13,6 +13,8 @@ pub enum Endpoint {
     Status,
     /// `/config`: DB-less declarative configuration.
     Config,
+    /// `/tags` and `/tags/{tag}`: every tagged entity.
+    Tags(Option<String>),
     Endpoints,
     PluginsEnabled,
     /// `/schemas/{dao}`
@@ -76,6 +78,8 @@ impl Endpoint {
             Endpoint::Root => "/".into(),
             Endpoint::Status => "/status".into(),
             Endpoint::Config => "/config".into(),
+            Endpoint::Tags(None) => "/tags".into(),
+            Endpoint::Tags(Some(_)) => "/tags/{tags}".into(),
             Endpoint::Endpoints => "/endpoints".into(),
             Endpoint::PluginsEnabled => "/plugins/enabled".into(),
             Endpoint::Schema(_) => "/schemas/{name}".into(),
@@ -171,6 +175,8 @@ pub fn route(path: &str) -> Option<Endpoint> {
     match s.as_slice() {
         ["status"] => return Some(Endpoint::Status),
         ["config"] => return Some(Endpoint::Config),
+        ["tags"] => return Some(Endpoint::Tags(None)),
+        ["tags", tag] => return Some(Endpoint::Tags(Some((*tag).to_owned()))),
         ["endpoints"] => return Some(Endpoint::Endpoints),
         ["plugins", "enabled"] => return Some(Endpoint::PluginsEnabled),
         ["plugins", "schema", name] => {
@@ -228,6 +234,8 @@ pub fn all_templates() -> Vec<String> {
         "/",
         "/status",
         "/config",
+        "/tags",
+        "/tags/{tags}",
         "/endpoints",
         "/plugins/enabled",
         "/plugins/schema/{name}",

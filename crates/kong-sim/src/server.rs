@@ -226,6 +226,7 @@ fn handle(
     }
     match (endpoint, verb) {
         (Endpoint::Config, verb) => config(sim, verb, query, headers, body),
+        (Endpoint::Tags(tag), _) => tags(sim, tag.as_deref(), query),
         (Endpoint::Root, _) => Ok(root(sim)),
         (Endpoint::Status, _) => Ok(status(sim)),
         (Endpoint::Endpoints, _) => Ok(json_response(
@@ -790,6 +791,53 @@ fn list_targets(
     let offset = more.then(|| (start + page.len()).to_string());
     let next = offset.as_ref().map(|o| format!("{base}?offset={o}"));
     Ok(list_response(page, offset, next))
+}
+
+/// `/tags[/{tag}]` (kong/api/routes/tags.lua): `{tag, entity_name, entity_id}` rows,
+/// paged like any list; `?tags=` is ignored here.
+fn tags(sim: &Sim, only: Option<&str>, query: &HashMap<String, String>) -> ApiResult {
+    let mut args = query.clone();
+    args.remove("tags");
+    let req = pagination::parse(&args)?;
+    let store = sim.store();
+    let mut rows: Vec<(String, &'static str, String)> = Vec::new();
+    for &kind in Kind::ALL {
+        for (id, obj) in &store.table(kind).by_id {
+            for tag in obj
+                .get("tags")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                if only.is_none_or(|t| t == tag) {
+                    rows.push((tag.to_owned(), kind.dao(), id.clone()));
+                }
+            }
+        }
+    }
+    rows.sort();
+    let keys: Vec<String> = rows
+        .iter()
+        .map(|(t, k, id)| format!("{t}|{k}|{id}"))
+        .collect();
+    let start = req
+        .after
+        .as_ref()
+        .map_or(0, |a| keys.partition_point(|k| k <= a));
+    let (page, offset) = pagination::page(keys[start..].iter().map(String::as_str), &req);
+    let data: Vec<Value> = rows[start..start + page.len()]
+        .iter()
+        .map(|(t, k, id)| json!({"tag": t, "entity_name": k, "entity_id": id}))
+        .collect();
+    let base = match only {
+        Some(t) => format!("/tags/{}", pagination::escape_uri(t)),
+        None => "/tags".into(),
+    };
+    let next = offset
+        .as_deref()
+        .map(|o| pagination::next_link(&base, o, &req, true));
+    Ok(list_response(data, offset, next))
 }
 
 /// `/consumers?custom_id=X` is a lookup, not a page.

@@ -542,3 +542,54 @@ async fn targets_list_newest_first_and_put_only_updates() {
         404
     );
 }
+
+#[tokio::test]
+async fn node_endpoints_list_plugins_tags_and_methods() {
+    // kong/api/routes/{kong,tags}.lua, kong/api/api_helpers.lua; §6.1, §3.2, §1
+    let s = Sim::new().await;
+    s.post(
+        "/services",
+        json!({"name": "a", "host": "h", "tags": ["team-a", "prod"]}),
+    )
+    .await;
+    s.post("/consumers", json!({"username": "c", "tags": ["team-a"]}))
+        .await;
+    s.post("/plugins", json!({"name": "cors"})).await;
+    let (_, root) = s.get("/").await;
+    assert!(root["plugins"]["available_on_server"]["key-auth"]["priority"].is_number());
+    assert_eq!(root["plugins"]["enabled_in_cluster"], json!(["cors"]));
+    let (_, tags) = s.get("/tags/team-a").await;
+    let entities: Vec<&str> = tags["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["entity_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(entities, ["consumers", "services"]);
+    let (_, all) = s.get("/tags").await;
+    assert_eq!(all["data"].as_array().unwrap().len(), 3);
+    // OPTIONS answers with the methods; HEAD is GET without a body.
+    let resp = s
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/routes", s.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(resp.headers()["allow"], "GET, HEAD, OPTIONS, POST");
+    let resp = s
+        .client
+        .head(format!("{}/services", s.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "");
+    let (_, eps) = s.get("/endpoints").await;
+    assert!(
+        eps["data"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("/consumers/{consumers}/key-auth"))
+    );
+}
