@@ -7,6 +7,7 @@
 //! a newer Kong adds flow through untouched.
 
 mod kind;
+pub mod kong_rules;
 pub mod lua_pattern;
 pub mod schema;
 pub mod service_url;
