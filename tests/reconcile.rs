@@ -291,10 +291,9 @@ fn bad_files_exit_1_with_their_place_and_send_nothing() {
     );
 }
 
-/// Kong refuses one route: that op fails with Kong's message, its siblings are applied,
-/// and the run exits 1. Fixing the file and running again converges.
+/// A file Kong would refuse is caught offline, before any request.
 #[test]
-fn a_refused_write_is_reported_with_kongs_message_and_the_rest_is_applied() {
+fn a_file_kong_would_refuse_is_caught_before_any_request() {
     let gw = Gateway::start();
     let dir = tempfile::tempdir().unwrap();
     let bad = GATEWAY.replace("paths: [/shop/orders]", "paths: [shop/orders]");
@@ -303,22 +302,43 @@ fn a_refused_write_is_reported_with_kongs_message_and_the_rest_is_applied() {
         .args(["reconcile", "--apply", "-f", &file])
         .assert()
         .code(1)
-        .stdout(contains(
-            "+ route (unnamed) legacy.example.com shop/orders: failed: 400",
-        ))
-        .stdout(contains(
-            "should start with: / (fixed path) or ~/ (regex path)",
-        ))
-        .stdout(contains("+ route \"orders-api\": created"))
-        .stdout(contains("Apply failed: 4 done, 1 failed, 0 skipped."));
-    let fixed = write(dir.path(), "fixed.yaml", GATEWAY);
+        .stderr(contains("gateway.yaml:11:"))
+        .stderr(contains(
+            "route.paths[0]: should start with: / (fixed path) or ~/ (regex path)",
+        ));
+    assert_eq!(gw.requests(), Some(0).filter(|_| gw.is_sim()));
+}
+
+/// Kong fails the writes of every route (injected): those ops fail with Kong's status
+/// and message, the services are applied, the run exits 1, and running again after
+/// the fault clears converges. kong-sim only: it needs fault injection.
+#[test]
+fn a_failed_write_is_reported_and_the_rest_is_applied() {
+    let gw = Gateway::start();
+    if !gw.is_sim() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gateway.yaml", GATEWAY);
+    let rule = json!({"rules": [{"method": "PUT", "path": "/routes/*", "status": 503}]});
+    assert_eq!(gw.call("PUT", "/_sim/faults", Some(rule)).0, 200);
     gw.carl()
-        .args(["reconcile", "--apply", "-f", &fixed])
+        .args(["reconcile", "--apply", "-f", &file])
+        .assert()
+        .code(1)
+        .stdout(contains(
+            "+ route \"orders-api\": failed: 503 Service unavailable",
+        ))
+        .stdout(contains("+ service \"orders\": created"))
+        .stdout(contains("Apply failed: 2 done, 3 failed, 0 skipped."));
+    assert_eq!(gw.call("PUT", "/_sim/faults", Some(json!({}))).0, 200);
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &file])
         .assert()
         .code(0)
-        .stdout(contains("Apply complete: 1 created, 0 updated, 0 deleted."));
+        .stdout(contains("Apply complete: 3 created, 0 updated, 0 deleted."));
     gw.carl()
-        .args(["reconcile", "--check", "-f", &fixed])
+        .args(["reconcile", "--check", "-f", &file])
         .assert()
         .code(0);
 }

@@ -77,7 +77,11 @@ impl fmt::Display for LoadError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reference {
     Id(String),
+    /// The referenced entity's endpoint key (a service's name, a consumer's username).
     Name(String),
+    /// The entity at this index of [`DesiredState::entities`]: a parent without an id
+    /// or endpoint key (a certificate) that nests its children.
+    Parent(usize),
 }
 
 impl fmt::Display for Reference {
@@ -85,6 +89,7 @@ impl fmt::Display for Reference {
         match self {
             Reference::Id(id) => write!(f, "id {id}"),
             Reference::Name(name) => f.write_str(name),
+            Reference::Parent(i) => write!(f, "the entity it is nested in (#{i})"),
         }
     }
 }

@@ -13,28 +13,6 @@ use crate::{DesiredEntity, DesiredState, Diagnostic, Env, Location, Reference};
 /// The `_format_version` carl reads.
 const FORMAT_VERSION: &str = "3.0";
 
-/// Top-level keys Kong's declarative format has that carl does not manage yet. Named so
-/// that a file using them is refused instead of half-applied.
-const NOT_YET: &[&str] = &[
-    "consumers",
-    "plugins",
-    "upstreams",
-    "targets",
-    "certificates",
-    "snis",
-    "ca_certificates",
-    "vaults",
-    "key_sets",
-    "keys",
-    "keyauth_credentials",
-    "basicauth_credentials",
-    "hmacauth_credentials",
-    "jwt_secrets",
-    "acls",
-    "oauth2_credentials",
-    "consumer_groups",
-];
-
 /// Keys of the format itself, allowed at the top level.
 const META_KEYS: &[&str] = &["_format_version", "_transform", "_comment", "_ignore"];
 
@@ -137,33 +115,21 @@ impl Loader<'_> {
                     version_seen = true;
                     self.format_version(value);
                 }
-                "services" => {
-                    for item in self.list(value, "services") {
-                        self.service(item, state);
-                    }
-                }
-                "routes" => {
-                    for item in self.list(value, "routes") {
-                        self.route(item, None, state);
-                    }
-                }
                 "_info" => self.info(value),
                 "_workspace" => self.error(
                     key,
                     "`_workspace` is not supported yet: carl manages Kong's default workspace",
                 ),
                 other if META_KEYS.contains(&other) => {}
-                other if NOT_YET.contains(&other) => self.error(
-                    key,
-                    format!(
-                        "`{other}` are not supported by this version of carl yet (it manages services and routes); \
-                         remove them from this file to manage them another way"
-                    ),
-                ),
+                other if Kind::from_dao(other).is_some() => {
+                    if let Some(kind) = Kind::from_dao(other) {
+                        self.collection(kind, value, None, state);
+                    }
+                }
                 other => {
-                    let mut known: Vec<&str> = vec!["services", "routes", "_info"];
+                    let mut known: Vec<&str> = vec!["_info"];
                     known.extend(META_KEYS);
-                    known.extend(NOT_YET);
+                    known.extend(Kind::ALL.iter().map(|k| k.dao()));
                     let hint = suggestion(other, known.iter().copied());
                     self.error(key, format!("unknown top-level key `{other}`{hint}"));
                 }
@@ -249,110 +215,148 @@ impl Loader<'_> {
         }
     }
 
-    fn service(&mut self, node: &SNode, state: &mut DesiredState) {
-        let Some(mut parsed) = self.entity(Kind::Service, node, &["routes", "plugins"]) else {
+    /// A list of `kind` entities, nested under `parent` when given.
+    fn collection(
+        &mut self,
+        kind: Kind,
+        value: &SNode,
+        parent: Option<(&'static str, Reference)>,
+        state: &mut DesiredState,
+    ) {
+        for item in self.list(value, kind.dao()) {
+            self.item(kind, item, parent.clone(), state);
+        }
+    }
+
+    /// One entity and, recursively, the children nested in it (`routes` in a service,
+    /// credentials in a consumer, `targets` in an upstream...).
+    fn item(
+        &mut self,
+        kind: Kind,
+        node: &SNode,
+        parent: Option<(&'static str, Reference)>,
+        state: &mut DesiredState,
+    ) {
+        let children: Vec<(Kind, &'static str)> = Kind::ALL
+            .iter()
+            .filter_map(|child| {
+                child
+                    .foreign_keys()
+                    .iter()
+                    .find(|(_, t)| *t == kind)
+                    .map(|(f, _)| (*child, *f))
+            })
+            .collect();
+        let nested_names: Vec<&'static str> = children.iter().map(|(c, _)| c.dao()).collect();
+        let Some(parsed) = self.entity(kind, node, &nested_names) else {
             return;
         };
-        let entity = &mut parsed.entity;
-        if let Some(url) = entity.fields.remove("url") {
-            let url_loc = entity.field_locations.get("url").cloned();
-            if let Some(url) = url.as_str() {
-                match carl_model::service_url::expand(url) {
-                    Ok(parts) => {
-                        for (field, value) in parts {
-                            entity.fields.insert(field.to_owned(), value);
-                            if let Some(loc) = &url_loc {
-                                entity.field_locations.insert(field.to_owned(), loc.clone());
-                            }
-                        }
-                    }
-                    Err(message) => self.error_at(
-                        url_loc.unwrap_or_else(|| self.loc(node)),
-                        format!("service.url: {message}"),
-                    ),
-                }
-            } else if !url.is_null() {
-                self.error_at(
-                    url_loc.unwrap_or_else(|| self.loc(node)),
-                    "service.url: expected a string",
-                );
-            }
+        let mut entity = parsed.entity;
+        if kind == Kind::Service {
+            self.expand_url(node, &mut entity);
         }
-        let entity = parsed.entity;
-        // A host that failed to load was already reported; only a missing one is new.
-        let host_written = entity.field_locations.contains_key("host")
-            || entity.field_locations.contains_key("url");
-        if !host_written && entity.fields.get("host").is_none_or(Value::is_null) {
+        if let Some((field, reference)) = parent {
+            entity.references.insert(field.to_owned(), reference);
+        }
+        let own_ref = match (
+            entity.fields.get("id").and_then(Value::as_str),
+            kind.lookup_key()
+                .and_then(|k| entity.fields.get(k))
+                .and_then(Value::as_str),
+        ) {
+            (Some(id), _) => Reference::Id(id.to_owned()),
+            (None, Some(key)) => Reference::Name(key.to_owned()),
+            (None, None) => Reference::Parent(state.entities.len()),
+        };
+        if kind == Kind::Service && matches!(own_ref, Reference::Parent(_)) {
             self.error(
                 node,
-                "service: missing `host` (or `url`): Kong requires the upstream host",
+                "service: missing `name` (or `id`): carl matches services to the gateway by name",
             );
         }
-        let parent_ref = match (
-            entity.name(),
-            entity.fields.get("id").and_then(Value::as_str),
-        ) {
-            (_, Some(id)) => Some(Reference::Id(id.to_owned())),
-            (Some(name), None) => Some(Reference::Name(name.to_owned())),
-            (None, None) => {
-                self.error(
-                    node,
-                    "service: missing `name` (or `id`): carl matches services to the gateway by name",
-                );
-                None
-            }
-        };
+        self.validate(&entity, &parsed.failed);
         state.entities.push(entity);
         for (key, value) in parsed.nested {
-            match key {
-                "routes" => {
-                    for item in self.list(value, "routes") {
-                        self.route(item, parent_ref.clone(), state);
-                    }
-                }
-                _ => self.error(
-                    value,
-                    format!(
-                        "`{key}` nested in a service are not supported by this version of carl yet"
-                    ),
-                ),
+            if let Some((child, field)) = children.iter().find(|(c, _)| c.dao() == key) {
+                self.collection(*child, value, Some((*field, own_ref.clone())), state);
             }
         }
     }
 
-    fn route(&mut self, node: &SNode, parent: Option<Reference>, state: &mut DesiredState) {
-        let Some(parsed) = self.entity(Kind::Route, node, &["plugins"]) else {
+    /// The service `url` shorthand, expanded as Kong expands it.
+    fn expand_url(&mut self, node: &SNode, entity: &mut DesiredEntity) {
+        let Some(url) = entity.fields.remove("url") else {
             return;
         };
-        let mut entity = parsed.entity;
-        if let Some(parent) = parent {
-            entity.references.insert("service".into(), parent);
+        let url_loc = entity
+            .field_locations
+            .get("url")
+            .cloned()
+            .unwrap_or_else(|| self.loc(node));
+        match url.as_str().map(carl_model::service_url::expand) {
+            Some(Ok(parts)) => {
+                for (field, value) in parts {
+                    entity.fields.insert(field.to_owned(), value);
+                    entity
+                        .field_locations
+                        .insert(field.to_owned(), url_loc.clone());
+                }
+            }
+            Some(Err(message)) => self.error_at(url_loc, format!("service.url: {message}")),
+            None if url.is_null() => {}
+            None => self.error_at(url_loc, "service.url: expected a string"),
         }
-        const MATCH_FIELDS: &[&str] = &[
-            "methods",
-            "hosts",
-            "headers",
-            "paths",
-            "snis",
-            "sources",
-            "destinations",
-        ];
-        let matches_something = MATCH_FIELDS
-            .iter()
-            .any(|f| entity.fields.get(*f).is_some_and(|v| !is_empty(v)));
-        if !matches_something {
-            self.error(
-                node,
-                "route: must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' (a route that matches nothing)",
-            );
+    }
+
+    /// Validates `entity` as Kong would on insert (defaults, types, validators, entity
+    /// checks, Lua typedef rules), offline. Fields already reported are not again.
+    fn validate(&mut self, entity: &DesiredEntity, failed: &std::collections::HashSet<String>) {
+        let kind = entity.kind;
+        let mut obj = entity.fields.clone();
+        for (field, _) in kind.foreign_keys() {
+            if entity.references.contains_key(*field) {
+                // References resolve later; here only their presence matters.
+                obj.insert((*field).to_owned(), serde_json::json!({ "id": uuid_nil() }));
+            }
         }
-        for (key, value) in parsed.nested {
-            self.error(
-                value,
-                format!("`{key}` nested in a route are not supported by this version of carl yet"),
-            );
+        // The subschema is chosen on the entity with its defaults (routes without
+        // `protocols` are http/https), then its own defaults apply.
+        let mut probe = obj.clone();
+        carl_model::fill_defaults(kind, kind.schema(), &mut probe);
+        let schema = match carl_model::schema::effective(kind, &probe) {
+            Ok(s) => s,
+            Err(v) => return self.report(entity, &v, failed),
+        };
+        carl_model::fill_defaults(kind, schema, &mut obj);
+        if let Err(v) = carl_model::validate::validate(
+            schema,
+            kind.dao(),
+            &obj,
+            &carl_model::kong_rules::KongCustom,
+        ) {
+            self.report(entity, &v, failed);
         }
-        state.entities.push(entity);
+    }
+
+    fn report(
+        &mut self,
+        entity: &DesiredEntity,
+        v: &carl_model::validate::Violations,
+        failed: &std::collections::HashSet<String>,
+    ) {
+        let kind = entity.kind;
+        for message in &v.entity {
+            self.error_at(entity.location.clone(), format!("{kind}: {message}"));
+        }
+        for (field, err) in &v.fields {
+            if failed.contains(field) || entity.references.contains_key(field) {
+                continue;
+            }
+            let location = entity.location_of(field).clone();
+            for (path, message) in flatten(field, err) {
+                self.error_at(location.clone(), format!("{kind}.{path}: {message}"));
+            }
+        }
     }
 
     fn error_at(&mut self, location: Location, message: impl Into<String>) {
@@ -385,6 +389,7 @@ impl Loader<'_> {
             field_locations: BTreeMap::new(),
         };
         let mut children = Vec::new();
+        let mut failed = std::collections::HashSet::new();
         for (key, value) in entries {
             let Some(name) = self.key(key) else { continue };
             if name == "_comment" || name == "_ignore" {
@@ -407,25 +412,14 @@ impl Loader<'_> {
                 Some(f) if f.auto && name != "id" => {
                     // created_at/updated_at: Kong's to set; accepted and ignored as decK dumps carry them.
                 }
-                Some(f) => {
-                    if let Some(v) = self.value(value, Some(f), &format!("{kind}.{name}")) {
-                        if name == "id" && !v.as_str().is_some_and(carl_model::is_uuid) {
-                            self.error(value, format!("{kind}.id: expected a UUID"));
-                        } else if name == kind.endpoint_key()
-                            && let Some(s) = v.as_str()
-                            && !carl_model::is_valid_name(s)
-                        {
-                            self.error(
-                                value,
-                                format!(
-                                    "{kind}.{name}: invalid value '{s}': the only accepted ascii characters are \
-                                     alphanumerics or ., -, _, and ~"
-                                ),
-                            );
-                        }
+                Some(f) => match self.value(value, Some(f), &format!("{kind}.{name}")) {
+                    Some(v) => {
                         entity.fields.insert(name.to_owned(), v);
                     }
-                }
+                    None => {
+                        failed.insert(name.to_owned());
+                    }
+                },
                 None if kind == Kind::Service && name == "url" => {
                     if let Some(v) = self.value(value, None, "service.url") {
                         entity.fields.insert(name.to_owned(), v);
@@ -446,6 +440,7 @@ impl Loader<'_> {
         Some(Parsed {
             entity,
             nested: children,
+            failed,
         })
     }
 
@@ -635,14 +630,36 @@ impl Loader<'_> {
 struct Parsed<'n> {
     entity: DesiredEntity,
     nested: Vec<(&'static str, &'n SNode)>,
+    /// Fields whose values were already reported as wrong.
+    failed: std::collections::HashSet<String>,
 }
 
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        _ => false,
+fn uuid_nil() -> &'static str {
+    "00000000-0000-0000-0000-000000000000"
+}
+
+/// Kong's error tree for one field as (path, message) leaves: `paths[1]`,
+/// `config.minute`.
+fn flatten(path: &str, err: &Value) -> Vec<(String, String)> {
+    match err {
+        Value::String(s) => vec![(path.to_owned(), s.clone())],
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.is_null())
+            .flat_map(|(i, e)| flatten(&format!("{path}[{i}]"), e))
+            .collect(),
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, e)| {
+                if k == "@entity" {
+                    flatten(path, e)
+                } else {
+                    flatten(&format!("{path}.{k}"), e)
+                }
+            })
+            .collect(),
+        other => vec![(path.to_owned(), other.to_string())],
     }
 }
 

@@ -90,11 +90,20 @@ async fn a_child_starts_as_soon_as_its_parent_is_done() {
 #[tokio::test]
 async fn a_failed_op_skips_only_its_dependents() {
     let (sim, client) = setup(0).await;
-    // Kong refuses `bad`'s host (a port in a host); its route is skipped, `good` is applied.
+    // Kong refuses `bad` (a fault injected on its PUT); its route is skipped, `good`
+    // and its route are applied.
     let plan = plan_for(
-        "_format_version: \"3.0\"\nservices:\n- name: bad\n  host: \"h:80\"\n  routes:\n  - name: bad-r\n    paths: [/b]\n\
+        "_format_version: \"3.0\"\nservices:\n- name: bad\n  host: bad.internal\n  routes:\n  - name: bad-r\n    paths: [/b]\n\
          - name: good\n  host: good.internal\n  routes:\n  - name: good-r\n    paths: [/g]\n",
     );
+    let bad_id = &plan.ops.iter().find(|o| o.label == "\"bad\"").unwrap().id;
+    let rule = serde_json::json!({"rules": [{"method": "PUT", "path": format!("/services/{bad_id}"), "status": 400}]});
+    reqwest::Client::new()
+        .put(format!("{}/_sim/faults", sim.url()))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
     let report = apply(&client, &plan, 4, |_, _| {}).await;
     let outcome = |label: &str| {
         let op = plan

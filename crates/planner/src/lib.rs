@@ -149,6 +149,21 @@ pub fn plan(
     live: &LiveState,
     schemas: &Schemas,
 ) -> Result<Plan, PlanError> {
+    // A kind carl cannot plan yet is refused, never silently left alone.
+    if let Some(e) = desired
+        .entities
+        .iter()
+        .find(|e| !Kind::MANAGED.contains(&e.kind))
+    {
+        return Err(PlanError {
+            location: Some(e.location.clone()),
+            message: format!(
+                "`{}` are not managed by this version of carl yet (it plans services and routes): \
+                 remove them from the file to plan the rest; `carl validate` checks them",
+                e.kind.dao()
+            ),
+        });
+    }
     let mut builder = order::Builder::default();
     let mut names = BTreeMap::new();
     // Assigned id of every desired entity, by kind and the identity the file used.
@@ -288,6 +303,7 @@ fn resolve<'a>(
                 let key = match reference {
                     Reference::Id(id) => format!("id:{id}"),
                     Reference::Name(name) => format!("name:{name}"),
+                    Reference::Parent(i) => format!("parent:{i}"),
                 };
                 match ids.get(&(*target, key)) {
                     Some(id) => serde_json::json!({ "id": id }),

@@ -269,3 +269,14 @@ fn everything_not_in_the_file_is_deleted_children_first() {
     );
     let _: Value = serde_json::from_str(&carl_planner::render::json(&p)).unwrap();
 }
+
+#[test]
+fn kinds_not_planned_yet_are_refused_at_their_place() {
+    let d = desired("_format_version: \"3.0\"\nconsumers:\n- username: alice\n");
+    let e = plan(&d, &LiveState::default(), &Schemas::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("gw.yaml:3:3: `consumers` are not managed by this version of carl yet"),
+        "{e}"
+    );
+}
