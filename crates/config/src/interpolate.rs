@@ -2,6 +2,7 @@
 
 /// Replaces `${NAME}` with the variable's value and `${NAME:-default}` with the value
 /// or, when the variable is unset or empty, the default. `$${` is a literal `${`.
+/// decK's `${{ env "DECK_NAME" }}` works too, so decK files load unchanged.
 ///
 /// Returns the byte offset of the first unset variable without a default as the error,
 /// with its name: an unset variable is never silently an empty string.
@@ -19,6 +20,43 @@ pub fn interpolate(
             out.push_str("${");
             rest = tail;
             offset += i + 3;
+            continue;
+        }
+        if let Some(deck) = after.strip_prefix("${{") {
+            let Some(end) = deck.find("}}") else {
+                return Err(InterpolationError {
+                    offset: offset + i,
+                    message: "unterminated '${{': expected '}}'".into(),
+                });
+            };
+            let inner = deck[..end].trim();
+            let name = inner
+                .strip_prefix("env")
+                .map(str::trim)
+                .and_then(|n| n.strip_prefix('"'))
+                .and_then(|n| n.strip_suffix('"'))
+                .filter(|n| {
+                    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            let Some(name) = name else {
+                return Err(InterpolationError {
+                    offset: offset + i,
+                    message: format!(
+                        "unsupported template '${{{{ {inner} }}}}': expected ${{{{ env \"NAME\" }}}}"
+                    ),
+                });
+            };
+            match env(name) {
+                Some(v) => out.push_str(&v),
+                None => {
+                    return Err(InterpolationError {
+                        offset: offset + i,
+                        message: format!("environment variable {name} is not set"),
+                    });
+                }
+            }
+            rest = &deck[end + 2..];
+            offset += i + 3 + end + 2;
             continue;
         }
         let Some(body_start) = after.strip_prefix("${") else {
@@ -101,6 +139,19 @@ mod tests {
             interpolate("no vars, $5 and $x", &env).unwrap(),
             "no vars, $5 and $x"
         );
+    }
+
+    #[test]
+    fn deck_env_templates_work_unchanged() {
+        assert_eq!(
+            interpolate(r#"api-${{ env "COLOR" }}.internal"#, &env).unwrap(),
+            "api-green.internal"
+        );
+        assert_eq!(interpolate(r#"${{env "COLOR"}}"#, &env).unwrap(), "green");
+        let e = interpolate(r#"x ${{ env "DECK_NOPE" }}"#, &env).unwrap_err();
+        assert_eq!(e.offset, 2);
+        assert!(e.message.contains("DECK_NOPE is not set"));
+        assert!(interpolate(r#"${{ lookup "x" }}"#, &env).is_err());
     }
 
     #[test]

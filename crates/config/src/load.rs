@@ -116,10 +116,12 @@ impl Loader<'_> {
                     self.format_version(value);
                 }
                 "_info" => self.info(value),
-                "_workspace" => self.error(
-                    key,
-                    "`_workspace` is not supported yet: carl manages Kong's default workspace",
-                ),
+                // decK dumps carry `_workspace: default`; carl manages that workspace.
+                "_workspace" => {
+                    if !matches!(&value.value, Node::Str(w) if w == "default") {
+                        self.error(value, "`_workspace`: carl manages Kong's default workspace only; expected `default`");
+                    }
+                }
                 other if META_KEYS.contains(&other) => {}
                 other if Kind::from_dao(other).is_some() => {
                     if let Some(kind) = Kind::from_dao(other) {

@@ -299,3 +299,26 @@ fn directories_merge_their_files() {
     assert_eq!(err.diagnostics.len(), 1);
     assert!(err.diagnostics[0].to_string().contains("defined twice"));
 }
+
+#[test]
+fn deck_files_load_unchanged() {
+    let state = load(
+        r#"_format_version: "3.0"
+_workspace: default
+services:
+- name: api
+  host: ${{ env "ACTIVE_COLOR" }}.internal
+  port: ${{ env "PORT" }}
+"#,
+    )
+    .unwrap();
+    assert_eq!(state.entities[0].fields["host"], "green.internal");
+    assert_eq!(state.entities[0].fields["port"], 8443);
+    let errs = errors("_format_version: \"3.0\"\n_workspace: team-a\n");
+    assert_eq!(
+        errs,
+        [
+            "gw.yaml:2:13: `_workspace`: carl manages Kong's default workspace only; expected `default`"
+        ]
+    );
+}
