@@ -246,11 +246,7 @@ pub fn insert(
     if store.get(kind, &id).is_some() {
         return Err(ApiError::primary_key_violation(&id));
     }
-    constraints(store, kind, &id, &body)?;
-    hooks::before_store(store, kind, &mut body, &extra)?;
-    store.put(kind, body.clone());
-    hooks::after_store(store, kind, &id, &extra);
-    Ok(hooks::output(store, kind, body))
+    write(store, kind, &id, body, &extra)
 }
 
 /// PUT: create or fully replace. By endpoint key the key field is forced to the URL's
@@ -293,11 +289,7 @@ pub fn upsert(
     let mut extra = hooks::take_extra(kind, &mut body);
     // PUT replaces the whole entity: no SNIs given means none.
     hooks::replace_all(kind, &mut extra);
-    constraints(store, kind, &id, &body)?;
-    hooks::before_store(store, kind, &mut body, &extra)?;
-    store.put(kind, body.clone());
-    hooks::after_store(store, kind, &id, &extra);
-    Ok(hooks::output(store, kind, body))
+    write(store, kind, &id, body, &extra)
 }
 
 /// PATCH of the stored entity `id`: records merged, everything else replaced, then the
@@ -320,11 +312,23 @@ pub fn update(
     stamp(kind, &mut merged, false);
     check(store, kind, &mut merged)?;
     let extra = hooks::take_extra(kind, &mut merged);
-    constraints(store, kind, id, &merged)?;
-    hooks::before_store(store, kind, &mut merged, &extra)?;
-    store.put(kind, merged.clone());
-    hooks::after_store(store, kind, id, &extra);
-    Ok(hooks::output(store, kind, merged))
+    write(store, kind, id, merged, &extra)
+}
+
+/// The end of every write: database constraints, DAO transformations, the store, and
+/// the entity as the Admin API shows it.
+fn write(
+    store: &mut Store,
+    kind: Kind,
+    id: &str,
+    mut body: Object,
+    extra: &hooks::Extra,
+) -> Result<Object, ApiError> {
+    constraints(store, kind, id, &body)?;
+    hooks::before_store(store, kind, &mut body, extra)?;
+    store.put(kind, body.clone());
+    hooks::after_store(store, kind, id, extra);
+    Ok(hooks::output(store, kind, body))
 }
 
 /// What an insert adds to the input: defaults, generated values, timestamps.
