@@ -84,8 +84,12 @@ pub enum Command {
         carl reconcile --apply -f gateway.yaml\n  \
         carl reconcile --check -f gateway.yaml                      # exit 2 and list the drift")]
     Reconcile(ReconcileArgs),
-    /// Check the desired-state files without contacting Kong.
-    Validate(FilesArgs),
+    /// Check the desired-state files: offline against Kong 3.9.1's schemas, or with
+    /// --online against the gateway's own (including plugins carl does not know).
+    #[command(after_help = "Examples:\n  \
+        carl validate -f gateway.yaml                 # offline, no request\n  \
+        carl validate -f gateway.yaml --online        # also ask the gateway, writes nothing")]
+    Validate(ValidateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +105,15 @@ pub struct FilesArgs {
         value_name = "FILE|DIR"
     )]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub files: FilesArgs,
+    /// Also validate every entity with the gateway's `/schemas/.../validate` (read-only).
+    #[arg(long, env = "CARL_ONLINE")]
+    pub online: bool,
 }
 
 #[derive(Debug, Args)]

@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             cli::Command::Reconcile(args) => reconcile::run(&cli.global, &args).await,
-            cli::Command::Validate(args) => reconcile::validate(&args),
+            cli::Command::Validate(args) => reconcile::validate(&cli.global, &args).await,
         }
     });
     ExitCode::from(code)

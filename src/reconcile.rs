@@ -9,8 +9,9 @@ use carl_executor::Outcome;
 use carl_model::Kind;
 use carl_planner::{Action, Plan, Schemas, render};
 
-use crate::cli::{FilesArgs, Format, GlobalArgs, ReconcileArgs};
+use crate::cli::{FilesArgs, Format, GlobalArgs, ReconcileArgs, ValidateArgs};
 use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
+use futures_util::StreamExt;
 
 const ERROR: Style = AnsiColor::Red.on_default().bold();
 const WARN: Style = AnsiColor::Yellow.on_default().bold();
@@ -38,18 +39,59 @@ fn load(files: &FilesArgs) -> Option<DesiredState> {
     }
 }
 
-pub fn validate(files: &FilesArgs) -> u8 {
-    match load(files) {
-        Some(state) => {
-            anstream::println!(
-                "{OK}valid{OK:#}: {} entities in {} file argument(s)",
-                state.entities.len(),
-                files.files.len()
-            );
-            EXIT_OK
+pub async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
+    let Some(state) = load(&args.files) else {
+        return EXIT_ERROR;
+    };
+    if args.online {
+        let client = match client(global) {
+            Ok(c) => c,
+            Err(e) => {
+                report_error(e);
+                return EXIT_ERROR;
+            }
+        };
+        // One read-only request per entity, `--parallelism` at a time.
+        let results: Vec<_> = futures_util::stream::iter(state.entities.iter())
+            .map(|e| {
+                let client = &client;
+                async move { (e, client.validate(e.kind, &e.validation_body()).await) }
+            })
+            .buffered(usize::from(global.parallelism))
+            .collect()
+            .await;
+        let mut problems = 0;
+        for (entity, result) in results {
+            match result {
+                Ok(None) => {}
+                Ok(Some(fields)) => {
+                    for d in entity.diagnostics(&fields) {
+                        report_error(d);
+                        problems += 1;
+                    }
+                }
+                Err(e) => {
+                    report_error(format!("cannot validate with the gateway: {e}"));
+                    return EXIT_ERROR;
+                }
+            }
         }
-        None => EXIT_ERROR,
+        if problems > 0 {
+            anstream::eprintln!("{problems} problem(s) found by the gateway; nothing was written.");
+            return EXIT_ERROR;
+        }
     }
+    let how = if args.online {
+        "offline and by the gateway"
+    } else {
+        "offline"
+    };
+    anstream::println!(
+        "{OK}valid{OK:#} ({how}): {} entities in {} file argument(s)",
+        state.entities.len(),
+        args.files.files.len()
+    );
+    EXIT_OK
 }
 
 pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {

@@ -377,3 +377,31 @@ fn usage_errors_exit_1_not_2() {
         .stdout(contains("Examples:"))
         .stdout(contains("CARL_KONG_ADDR"));
 }
+
+#[test]
+fn validate_online_asks_the_gateway_and_writes_nothing() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gateway.yaml", GATEWAY);
+    gw.carl()
+        .args(["validate", "--online", "-f", &file])
+        .assert()
+        .code(0)
+        .stdout(contains("valid (offline and by the gateway): 5 entities"));
+    if let Some(stats) = gw.stats() {
+        assert_eq!(
+            stats["requests"]["by_route"]["POST /schemas/{name}/validate"], 5,
+            "{stats}"
+        );
+        assert_eq!(gw.writes(), Some(5), "only the validate POSTs");
+        assert_eq!(stats["entities"]["services"], 0);
+    }
+    // Offline, no request at all.
+    let before = gw.requests();
+    gw.carl()
+        .args(["validate", "-f", &file])
+        .assert()
+        .code(0)
+        .stdout(contains("valid (offline)"));
+    assert_eq!(gw.requests(), before);
+}

@@ -116,6 +116,23 @@ impl AdminClient {
         Schema::from_json(raw).map_err(|e| Error::Decode { path, message: e })
     }
 
+    /// Validates `body` as an insert of `kind` with the gateway's own schemas
+    /// (`POST /schemas/{entity}/validate`, or `/schemas/plugins/validate` for plugins):
+    /// `Ok(None)` when valid, `Ok(Some(fields))` with Kong's error tree when not.
+    pub async fn validate(&self, kind: Kind, body: &Object) -> Result<Option<Value>, Error> {
+        let path = match kind {
+            Kind::Plugin => "/schemas/plugins/validate".to_owned(),
+            _ => format!("/schemas/{}/validate", kind.dao()),
+        };
+        match self.request(Method::POST, &path, Some(body)).await {
+            Ok(_) => Ok(None),
+            Err(Error::Api {
+                status: 400, body, ..
+            }) => Ok(Some(body.get("fields").cloned().unwrap_or(Value::Null))),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every entity of `kind`, following `next` through pages of [`PAGE_SIZE`].
     pub async fn list_all(&self, kind: Kind) -> Result<Vec<Object>, Error> {
         let mut out = Vec::new();

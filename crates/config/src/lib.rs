@@ -124,6 +124,58 @@ impl DesiredEntity {
     }
 }
 
+impl DesiredEntity {
+    /// The body to validate this entity with (a gateway's `/schemas/.../validate`):
+    /// its fields, with references as placeholders of the right shape (they resolve at
+    /// plan time).
+    pub fn validation_body(&self) -> Object {
+        let mut body = self.fields.clone();
+        for field in self.references.keys() {
+            body.insert(
+                field.clone(),
+                serde_json::json!({ "id": "00000000-0000-0000-0000-000000000000" }),
+            );
+        }
+        body
+    }
+
+    /// Kong's error for this entity (the `fields` of a code-2 body: `@entity` messages
+    /// and a tree of field errors), as diagnostics at the places in the file.
+    pub fn diagnostics(&self, fields: &serde_json::Value) -> Vec<Diagnostic> {
+        let kind = self.kind;
+        let at = |location: &Location, message: String| Diagnostic {
+            location: Some(location.clone()),
+            file: location.file.clone(),
+            message,
+        };
+        let mut out = Vec::new();
+        let Some(map) = fields.as_object() else {
+            return vec![at(&self.location, format!("{kind}: {fields}"))];
+        };
+        for (field, err) in map {
+            if field == "@entity" {
+                for m in err.as_array().into_iter().flatten() {
+                    out.push(at(
+                        &self.location,
+                        format!("{kind}: {}", m.as_str().unwrap_or_default()),
+                    ));
+                }
+                continue;
+            }
+            if self.references.contains_key(field) {
+                continue;
+            }
+            for (path, message) in load::flatten(field, err) {
+                out.push(at(
+                    self.location_of(field),
+                    format!("{kind}.{path}: {message}"),
+                ));
+            }
+        }
+        out
+    }
+}
+
 /// Everything the desired-state files describe.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DesiredState {

@@ -642,7 +642,7 @@ fn uuid_nil() -> &'static str {
 
 /// Kong's error tree for one field as (path, message) leaves: `paths[1]`,
 /// `config.minute`.
-fn flatten(path: &str, err: &Value) -> Vec<(String, String)> {
+pub(crate) fn flatten(path: &str, err: &Value) -> Vec<(String, String)> {
     match err {
         Value::String(s) => vec![(path.to_owned(), s.clone())],
         Value::Array(items) => items

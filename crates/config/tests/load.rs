@@ -322,3 +322,25 @@ services:
         ]
     );
 }
+
+#[test]
+fn kong_errors_map_back_to_the_file() {
+    let state =
+        load("_format_version: \"3.0\"\nservices:\n- name: a\n  host: h.internal\n  retries: 3\n")
+            .unwrap();
+    let e = &state.entities[0];
+    let fields = json!({"@entity": ["something about the whole service"], "retries": "value should be between 0 and 2", "tags": [null, "bad tag"]});
+    let msgs: Vec<String> = e
+        .diagnostics(&fields)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            "gw.yaml:3:3: service: something about the whole service",
+            "gw.yaml:5:12: service.retries: value should be between 0 and 2",
+            "gw.yaml:3:3: service.tags[1]: bad tag",
+        ]
+    );
+}
