@@ -107,8 +107,15 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         }
     };
     tracing::info!(addr = client.addr(), "reading the gateway");
-    let (live, (schemas, warnings)) =
-        tokio::join!(client.read_state(Kind::MANAGED), read_schemas(&client));
+    let tags: Vec<String> = desired
+        .select_tags
+        .as_ref()
+        .map(|(t, _)| t.clone())
+        .unwrap_or_default();
+    let (live, (schemas, warnings)) = tokio::join!(
+        client.read_state_tagged(Kind::MANAGED, &tags),
+        read_schemas(&client)
+    );
     let live = match live {
         Ok(live) => live,
         Err(e) => {

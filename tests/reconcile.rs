@@ -405,3 +405,55 @@ fn validate_online_asks_the_gateway_and_writes_nothing() {
         .stdout(contains("valid (offline)"));
     assert_eq!(gw.requests(), before);
 }
+
+/// Two teams share one gateway with select tags: each file sees, plans and deletes only
+/// its own entities, and tags what it writes.
+#[test]
+fn teams_with_select_tags_share_a_gateway() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let team = |name: &str, services: &[&str]| {
+        let mut yaml =
+            format!("_format_version: \"3.0\"\n_info:\n  select_tags: [{name}]\nservices:\n");
+        for s in services {
+            yaml.push_str(&format!("- name: {s}\n  host: {s}.internal\n"));
+        }
+        write(dir.path(), &format!("{name}.yaml"), &yaml)
+    };
+    let a = team("team-a", &["a1", "a2"]);
+    let b = team("team-b", &["b1"]);
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &a])
+        .assert()
+        .code(0);
+    gw.carl()
+        .args(["reconcile", "--plan", "-f", &b])
+        .assert()
+        .code(0)
+        .stdout(contains("Plan: 1 to create, 0 to update, 0 to delete."));
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &b])
+        .assert()
+        .code(0);
+    assert_eq!(
+        gw.call("GET", "/services/a1", None).1["tags"],
+        json!(["team-a"])
+    );
+    gw.carl()
+        .args(["reconcile", "--check", "-f", &a])
+        .assert()
+        .code(0);
+    gw.carl()
+        .args(["reconcile", "--check", "-f", &b])
+        .assert()
+        .code(0);
+    // Team A drops a2: only a2 is deleted; team B's service is not even seen.
+    let a = team("team-a", &["a1"]);
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &a])
+        .assert()
+        .code(0)
+        .stdout(contains("- service \"a2\": deleted"))
+        .stdout(contains("Apply complete: 0 created, 0 updated, 1 deleted."));
+    assert_eq!(gw.call("GET", "/services/b1", None).0, 200);
+}

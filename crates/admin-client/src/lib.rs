@@ -135,8 +135,16 @@ impl AdminClient {
 
     /// Every entity of `kind`, following `next` through pages of [`PAGE_SIZE`].
     pub async fn list_all(&self, kind: Kind) -> Result<Vec<Object>, Error> {
+        self.list_tagged(kind, &[]).await
+    }
+
+    /// Every entity of `kind` carrying all of `tags` (Kong filters with `?tags=a,b`).
+    pub async fn list_tagged(&self, kind: Kind, tags: &[String]) -> Result<Vec<Object>, Error> {
         let mut out = Vec::new();
         let mut path = format!("/{}?size={PAGE_SIZE}", kind.path());
+        if !tags.is_empty() {
+            path.push_str(&format!("&tags={}", escape_query(&tags.join(","))));
+        }
         // A `next` that never ends would loop forever; Kong's cannot exceed this.
         let mut pages_left = 1_000_000usize;
         loop {
@@ -159,8 +167,18 @@ impl AdminClient {
 
     /// The live state of `kinds`, kinds read concurrently.
     pub async fn read_state(&self, kinds: &[Kind]) -> Result<LiveState, Error> {
+        self.read_state_tagged(kinds, &[]).await
+    }
+
+    /// The live state of `kinds` limited to entities carrying all of `tags` (select
+    /// tags, DESIGN.md decision 7); kinds read concurrently.
+    pub async fn read_state_tagged(
+        &self,
+        kinds: &[Kind],
+        tags: &[String],
+    ) -> Result<LiveState, Error> {
         let pages: Vec<(Kind, Vec<Object>)> = stream::iter(kinds.iter().copied())
-            .map(|kind| async move { Ok::<_, Error>((kind, self.list_all(kind).await?)) })
+            .map(|kind| async move { Ok::<_, Error>((kind, self.list_tagged(kind, tags).await?)) })
             .buffer_unordered(self.parallelism)
             .try_collect()
             .await?;
@@ -224,6 +242,19 @@ impl AdminClient {
         }
         Err(Error::api(method, path, status, &bytes))
     }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters and `,`).
+fn escape_query(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b',') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn into_object(path: &str, value: Value) -> Result<Object, Error> {

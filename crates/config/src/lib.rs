@@ -181,6 +181,9 @@ impl DesiredEntity {
 pub struct DesiredState {
     /// Entities in file order, parents before their nested children.
     pub entities: Vec<DesiredEntity>,
+    /// `_info.select_tags`, sorted, and where they were first given: the files manage
+    /// only the gateway's entities carrying all of them.
+    pub select_tags: Option<(Vec<String>, Location)>,
 }
 
 /// Where interpolation takes variable values from.

@@ -21,6 +21,8 @@ struct Loader<'a> {
     text: &'a str,
     env: Env<'a>,
     diagnostics: &'a mut Vec<Diagnostic>,
+    /// `_info.defaults`: fields given to every entity of a kind that does not set them.
+    defaults: BTreeMap<Kind, Vec<(String, Value, Location)>>,
 }
 
 pub(crate) fn load_document(
@@ -51,6 +53,7 @@ pub(crate) fn load_document(
         text,
         env,
         diagnostics,
+        defaults: BTreeMap::new(),
     };
     loader.document(&root, state);
 }
@@ -108,6 +111,12 @@ impl Loader<'_> {
             return;
         };
         let mut version_seen = false;
+        // `_info` first: its defaults apply to entities wherever they are in the file.
+        for (key, value) in entries {
+            if matches!(&key.value, Node::Str(k) if k == "_info") {
+                self.info(value, state);
+            }
+        }
         for (key, value) in entries {
             let Some(name) = self.key(key) else { continue };
             match name {
@@ -115,7 +124,7 @@ impl Loader<'_> {
                     version_seen = true;
                     self.format_version(value);
                 }
-                "_info" => self.info(value),
+                "_info" => {}
                 // decK dumps carry `_workspace: default`; carl manages that workspace.
                 "_workspace" => {
                     if !matches!(&value.value, Node::Str(w) if w == "default") {
@@ -167,28 +176,146 @@ impl Loader<'_> {
         }
     }
 
-    fn info(&mut self, value: &SNode) {
+    fn info(&mut self, value: &SNode, state: &mut DesiredState) {
         let Node::Map(entries) = &value.value else {
             let found = value.value.type_name();
             self.error(value, format!("_info: expected a mapping, found {found}"));
             return;
         };
-        for (key, _) in entries {
+        for (key, v) in entries {
             match self.key(key) {
-                Some("select_tags") => self.error(
-                    key,
-                    "`_info.select_tags` is not supported by this version of carl yet: without it, \
-                     the file describes the whole gateway",
-                ),
-                Some("defaults") => self.error(
-                    key,
-                    "`_info.defaults` is not supported by this version of carl yet",
-                ),
+                Some("select_tags") => self.select_tags(v, state),
+                Some("defaults") => self.defaults(v),
                 Some(other) => {
                     let hint = suggestion(other, ["select_tags", "defaults"].into_iter());
                     self.error(key, format!("unknown key `_info.{other}`{hint}"));
                 }
                 None => {}
+            }
+        }
+    }
+
+    /// `_info.select_tags`: the file manages only entities with all these tags (DESIGN.md
+    /// decision 7). Every file of a run must name the same ones.
+    fn select_tags(&mut self, value: &SNode, state: &mut DesiredState) {
+        let tags_field = Kind::Service.schema().field("tags").cloned();
+        let Some(v) = self.value(value, tags_field.as_ref(), "_info.select_tags") else {
+            return;
+        };
+        let mut tags: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+        tags.sort();
+        tags.dedup();
+        if tags.is_empty() {
+            return self.error(value, "_info.select_tags: expected at least one tag");
+        }
+        if tags.len() > 5 {
+            return self.error(
+                value,
+                "_info.select_tags: at most 5 tags (Kong filters by at most 5)",
+            );
+        }
+        for t in &tags {
+            if let Err(e) = carl_model::validate::validate_value(
+                tags_field
+                    .as_ref()
+                    .and_then(|f| f.elements.as_deref())
+                    .unwrap_or(
+                        &carl_model::Field::parse_attrs("", &serde_json::json!({"type": "string"}))
+                            .expect("a string field"),
+                    ),
+                "services",
+                "tags[]",
+                &Value::String(t.clone()),
+                &carl_model::kong_rules::KongCustom,
+            ) {
+                self.error(
+                    value,
+                    format!("_info.select_tags: {}", e.as_str().unwrap_or("invalid tag")),
+                );
+            }
+        }
+        let here = self.loc(value);
+        match &state.select_tags {
+            Some((existing, at)) if *existing != tags => {
+                let message = format!(
+                    "_info.select_tags {tags:?} differ from {existing:?} at {at}: every file of a run must select the same tags"
+                );
+                self.error_at(here, message);
+            }
+            Some(_) => {}
+            None => state.select_tags = Some((tags, here)),
+        }
+    }
+
+    /// `_info.defaults` (decK): `{service: {...}, route: {...}, ...}`, fields each entity
+    /// of that kind gets unless it sets them.
+    fn defaults(&mut self, value: &SNode) {
+        let Node::Map(entries) = &value.value else {
+            let found = value.value.type_name();
+            return self.error(
+                value,
+                format!("_info.defaults: expected a mapping, found {found}"),
+            );
+        };
+        for (key, fields) in entries {
+            let Some(name) = self.key(key) else { continue };
+            let Some(kind) = Kind::ALL
+                .iter()
+                .copied()
+                .find(|k| k.dao().trim_end_matches('s') == name || k.dao() == name)
+            else {
+                let hint = suggestion(
+                    name,
+                    [
+                        "service", "route", "upstream", "target", "consumer", "plugin",
+                    ]
+                    .into_iter(),
+                );
+                self.error(
+                    key,
+                    format!("_info.defaults: unknown entity `{name}`{hint}"),
+                );
+                continue;
+            };
+            let Node::Map(pairs) = &fields.value else {
+                self.error(fields, format!("_info.defaults.{name}: expected a mapping"));
+                continue;
+            };
+            for (fk, fv) in pairs {
+                let Some(field_name) = self.key(fk) else {
+                    continue;
+                };
+                let Some(field) = kind.schema().field(field_name).cloned() else {
+                    let candidates: Vec<&str> = kind
+                        .schema()
+                        .fields
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect();
+                    let hint = suggestion(field_name, candidates.into_iter());
+                    self.error(
+                        fk,
+                        format!("_info.defaults.{name}: unknown field `{field_name}`{hint}"),
+                    );
+                    continue;
+                };
+                if let Some(v) = self.value(
+                    fv,
+                    Some(&field),
+                    &format!("_info.defaults.{name}.{field_name}"),
+                ) {
+                    let loc = self.loc(fv);
+                    self.defaults
+                        .entry(kind)
+                        .or_default()
+                        .push((field_name.to_owned(), v, loc));
+                }
             }
         }
     }
@@ -254,6 +381,17 @@ impl Loader<'_> {
             return;
         };
         let mut entity = parsed.entity;
+        for (field, value, loc) in self.defaults.get(&kind).into_iter().flatten() {
+            // A service given a `url` has its protocol, host, port and path from it.
+            let from_url = kind == Kind::Service
+                && entity.fields.contains_key("url")
+                && ["protocol", "host", "port", "path"].contains(&field.as_str());
+            let set = entity.fields.contains_key(field);
+            if !set && !from_url {
+                entity.fields.insert(field.clone(), value.clone());
+                entity.field_locations.insert(field.clone(), loc.clone());
+            }
+        }
         if kind == Kind::Service {
             self.expand_url(node, &mut entity);
         }

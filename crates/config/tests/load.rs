@@ -344,3 +344,62 @@ fn kong_errors_map_back_to_the_file() {
         ]
     );
 }
+
+#[test]
+fn info_select_tags_and_defaults() {
+    let state = load(
+        r#"_format_version: "3.0"
+services:
+- name: a
+  host: a.internal
+- name: b
+  host: b.internal
+  retries: 1
+_info:
+  select_tags: [team-a, prod, team-a]
+  defaults:
+    service:
+      retries: 9
+      connect_timeout: 1000
+"#,
+    )
+    .unwrap();
+    assert_eq!(state.select_tags.as_ref().unwrap().0, ["prod", "team-a"]);
+    assert_eq!(
+        state.entities[0].fields["retries"], 9,
+        "a default fills what the entity leaves out"
+    );
+    assert_eq!(
+        state.entities[1].fields["retries"], 1,
+        "an entity's own value wins"
+    );
+    assert_eq!(state.entities[1].fields["connect_timeout"], 1000);
+    let errs =
+        errors("_format_version: \"3.0\"\n_info:\n  defaults:\n    service:\n      retires: 1\n");
+    assert_eq!(
+        errs,
+        ["gw.yaml:5:7: _info.defaults.service: unknown field `retires`, did you mean `retries`?"]
+    );
+}
+
+#[test]
+fn files_of_one_run_must_select_the_same_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "_format_version: \"3.0\"\n_info:\n  select_tags: [a]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        "_format_version: \"3.0\"\n_info:\n  select_tags: [b]\n",
+    )
+    .unwrap();
+    let err = carl_config::load_paths(&[dir.path().to_path_buf()], &env).unwrap_err();
+    assert!(
+        err.diagnostics[0]
+            .to_string()
+            .contains("every file of a run must select the same tags"),
+        "{err}"
+    );
+}

@@ -164,6 +164,16 @@ pub fn plan(
             ),
         });
     }
+    // With select tags, every entity the files write carries them (DESIGN.md decision
+    // 7); the live state was read with the same filter.
+    let tagged;
+    let desired = match &desired.select_tags {
+        Some((tags, _)) => {
+            tagged = with_tags(desired, tags);
+            &tagged
+        }
+        None => desired,
+    };
     let mut builder = order::Builder::default();
     let mut names = BTreeMap::new();
     // Assigned id of every desired entity, by kind and the identity the file used.
@@ -278,6 +288,26 @@ pub fn plan(
     let mut plan = builder.finish()?;
     plan.names = names;
     Ok(plan)
+}
+
+/// `desired` with `tags` added to every entity's `tags` (a set: order kept, no repeats).
+fn with_tags(desired: &DesiredState, tags: &[String]) -> DesiredState {
+    let mut out = desired.clone();
+    for e in &mut out.entities {
+        let mut list: Vec<Value> = e
+            .fields
+            .get("tags")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for t in tags {
+            if !list.iter().any(|v| v.as_str() == Some(t)) {
+                list.push(Value::String(t.clone()));
+            }
+        }
+        e.fields.insert("tags".into(), Value::Array(list));
+    }
+    out
 }
 
 fn live_id(o: &Object) -> &str {
