@@ -200,6 +200,7 @@ pub fn load_str(file: &str, text: &str, env: Env<'_>) -> Result<DesiredState, Lo
     let mut diagnostics = Vec::new();
     load::load_document(Arc::from(file), text, env, &mut state, &mut diagnostics);
     load::check_duplicates(&state, &mut diagnostics);
+    load::check_references(&state, &mut diagnostics);
     finish(state, diagnostics)
 }
 
@@ -220,6 +221,7 @@ pub fn load_paths(paths: &[PathBuf], env: Env<'_>) -> Result<DesiredState, LoadE
         }
     }
     load::check_duplicates(&state, &mut diagnostics);
+    load::check_references(&state, &mut diagnostics);
     finish(state, diagnostics)
 }
 

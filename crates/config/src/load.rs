@@ -818,8 +818,13 @@ fn suggestion<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Stri
 pub(crate) fn check_duplicates(state: &DesiredState, diagnostics: &mut Vec<Diagnostic>) {
     let mut seen: BTreeMap<(Kind, &str, &str), &DesiredEntity> = BTreeMap::new();
     for e in &state.entities {
+        // A target's key is unique within its upstream only (its cache key).
+        let key = e.kind.lookup_key().filter(|_| e.kind != Kind::Target);
         let keys = [
-            ("name", e.name()),
+            (
+                key.unwrap_or("name"),
+                key.and_then(|k| e.fields.get(k)).and_then(Value::as_str),
+            ),
             ("id", e.fields.get("id").and_then(Value::as_str)),
         ];
         for (what, value) in keys {
@@ -831,6 +836,45 @@ pub(crate) fn check_duplicates(state: &DesiredState, diagnostics: &mut Vec<Diagn
                     message: format!(
                         "{} with {what} '{value}' is defined twice: first at {}, again here",
                         e.kind, first.location
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// Every reference names an entity the files define: `service: orders` needs a service
+/// named orders (or with that id) somewhere in the desired state.
+pub(crate) fn check_references(state: &DesiredState, diagnostics: &mut Vec<Diagnostic>) {
+    use std::collections::HashSet;
+    let mut known: HashSet<(Kind, &str)> = HashSet::new();
+    for e in &state.entities {
+        if let Some(id) = e.fields.get("id").and_then(Value::as_str) {
+            known.insert((e.kind, id));
+        }
+        if let Some(key) = e
+            .kind
+            .lookup_key()
+            .and_then(|k| e.fields.get(k))
+            .and_then(Value::as_str)
+        {
+            known.insert((e.kind, key));
+        }
+    }
+    for e in &state.entities {
+        for (field, target) in e.kind.foreign_keys() {
+            let wanted = match e.references.get(*field) {
+                Some(Reference::Id(v) | Reference::Name(v)) => v,
+                _ => continue,
+            };
+            if !known.contains(&(*target, wanted.as_str())) {
+                let location = e.location_of(field).clone();
+                diagnostics.push(Diagnostic {
+                    file: location.file.clone(),
+                    location: Some(location),
+                    message: format!(
+                        "{}.{field}: no {target} '{wanted}' in the desired state",
+                        e.kind
                     ),
                 });
             }

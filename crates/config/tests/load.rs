@@ -44,7 +44,12 @@ routes:
   hosts: [b.example.test]
 - paths: [/c]
   service: {id: 0b7b5e30-6f4c-4f5a-8f0e-4b1b1c1d2e3f}
-"#,
+"#
+        .replace(
+            "services:\n- name: orders\n",
+            "services:\n- name: orders\n  id: 0b7b5e30-6f4c-4f5a-8f0e-4b1b1c1d2e3f\n",
+        )
+        .as_str(),
     )
     .unwrap();
     let kinds: Vec<Kind> = state.entities.iter().map(|e| e.kind).collect();
@@ -68,14 +73,22 @@ routes:
         "url is a shorthand, expanded on load"
     );
     let name = Reference::Name("orders".into());
-    assert_eq!(state.entities[1].references["service"], name);
+    let id = Reference::Id("0b7b5e30-6f4c-4f5a-8f0e-4b1b1c1d2e3f".into());
+    assert_eq!(
+        state.entities[1].references["service"], id,
+        "nested children point at their parent's id when it has one"
+    );
     assert_eq!(state.entities[2].references["service"], name);
     assert_eq!(state.entities[3].references["service"], name);
     assert_eq!(
         state.entities[4].references["service"],
         Reference::Id("0b7b5e30-6f4c-4f5a-8f0e-4b1b1c1d2e3f".into())
     );
-    assert_eq!(state.entities[1].location.to_string(), "gw.yaml:6:5");
+    assert_eq!(
+        state.entities[1].location.to_string(),
+        "gw.yaml:7:5",
+        "one line down: the id line was added"
+    );
 }
 
 #[test]
@@ -203,6 +216,9 @@ upstreams:
 plugins:
 - name: key-auth
   service: orders
+services:
+- name: orders
+  host: orders.internal
 "#,
     )
     .unwrap();
@@ -215,7 +231,8 @@ plugins:
             Kind::Acl,
             Kind::Upstream,
             Kind::Target,
-            Kind::Plugin
+            Kind::Plugin,
+            Kind::Service
         ]
     );
     assert_eq!(
@@ -401,5 +418,15 @@ fn files_of_one_run_must_select_the_same_tags() {
             .to_string()
             .contains("every file of a run must select the same tags"),
         "{err}"
+    );
+}
+
+#[test]
+fn references_must_name_something_in_the_files() {
+    let errs =
+        errors("_format_version: \"3.0\"\nroutes:\n- name: r\n  service: nope\n  paths: [/]\n");
+    assert_eq!(
+        errs,
+        ["gw.yaml:4:12: route.service: no service 'nope' in the desired state"]
     );
 }

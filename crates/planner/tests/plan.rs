@@ -237,12 +237,16 @@ fn explicit_id_clashing_with_a_live_name_is_replaced_delete_first() {
 
 #[test]
 fn reference_to_a_missing_service_points_at_the_file() {
-    let d =
-        desired("_format_version: \"3.0\"\nroutes:\n- name: r\n  service: nope\n  paths: [/]\n");
+    // The loader refuses dangling references; a desired state built another way is
+    // still checked here.
+    let mut d = desired(
+        "_format_version: \"3.0\"\nservices:\n- name: nope\n  host: h\nroutes:\n- name: r\n  service: nope\n  paths: [/]\n",
+    );
+    d.entities.retain(|e| e.kind != Kind::Service);
     let e = plan(&d, &LiveState::default(), &Schemas::default()).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "gw.yaml:4:12: route refers to service 'nope', which is not in the desired state (add it, or fix the reference)"
+        "gw.yaml:7:12: route refers to service 'nope', which is not in the desired state (add it, or fix the reference)"
     );
 }
 
