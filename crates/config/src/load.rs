@@ -68,6 +68,11 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     if let Some(i) = msg.find(", set DuplicateKeyPolicy") {
         msg.truncate(i);
     }
+    if msg.contains("budget breached") {
+        return format!(
+            "the file exceeds carl's limits for YAML input ({msg}): split it, or check for alias bombs"
+        );
+    }
     msg.strip_prefix("error: ")
         .map(str::to_owned)
         .unwrap_or(msg)

@@ -8,7 +8,12 @@ pub type SNode = Spanned<Node>;
 /// Parses YAML the way Kong's lyaml reads it: YAML 1.1 booleans (`off` is false) and
 /// legacy octals (`0755` is 493). Duplicate keys are an error with their location.
 pub fn parse(text: &str) -> Result<SNode, serde_saphyr::Error> {
-    let options = serde_saphyr::options! { legacy_octal_numbers: true };
+    // Large gateways are large files (70k entities is ~1M YAML nodes); the budget still
+    // bounds memory and time against alias bombs and runaway input.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = 5_000_000;
+    budget.max_events = 12_000_000;
+    let options = serde_saphyr::options! { legacy_octal_numbers: true, budget: Some(budget) };
     serde_saphyr::from_str_with_options(text, options)
 }
 

@@ -430,3 +430,17 @@ fn references_must_name_something_in_the_files() {
         ["gw.yaml:4:12: route.service: no service 'nope' in the desired state"]
     );
 }
+
+#[test]
+fn alias_bombs_are_refused_with_a_clear_error() {
+    let mut yaml =
+        String::from("_format_version: \"3.0\"\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let prev = i - 1;
+        yaml.push_str(&format!("a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"));
+    }
+    let errs = errors(&yaml);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("gw.yaml:"), "{}", errs[0]);
+    assert!(errs[0].contains("exceeds carl's limits"), "{}", errs[0]);
+}
