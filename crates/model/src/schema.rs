@@ -73,7 +73,36 @@ pub struct Field {
     pub elements: Option<Box<Field>>,
     pub fields: Vec<Field>,
     pub raw: Value,
+    /// The attributes of `raw` that validation reads (`eq`, `one_of`, `between`,
+    /// `match`, `err`, ...), kept apart so validating looks through a handful of keys,
+    /// not every attribute and description.
+    pub checks: Value,
 }
+
+/// Attributes `validate` reads from a field.
+const CHECK_KEYS: &[&str] = &[
+    "eq",
+    "ne",
+    "not_one_of",
+    "one_of",
+    "gt",
+    "timestamp",
+    "uuid",
+    "between",
+    "len_eq",
+    "len_min",
+    "len_max",
+    "starts_with",
+    "not_match",
+    "match_none",
+    "match",
+    "match_all",
+    "match_any",
+    "contains",
+    "mutually_exclusive_subsets",
+    "err",
+    "referenceable",
+];
 
 impl Field {
     /// Reads one field's attributes as `/schemas` gives them.
@@ -103,6 +132,15 @@ impl Field {
             elements,
             fields,
             raw: attrs.clone(),
+            checks: Value::Object(
+                attrs
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| CHECK_KEYS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
         })
     }
 

@@ -293,7 +293,7 @@ impl Validator<'_> {
 
     /// `Schema:validate_field`.
     fn field(&self, field: &Field, value: &Value, path: &str) -> Result<(), Value> {
-        let raw = &field.raw;
+        let raw = &field.checks;
         let custom_err = raw.get("err").and_then(Value::as_str);
         let fail = |msg: String| Err(json!(custom_err.map_or(msg, str::to_owned)));
         if value.is_null() {
@@ -438,7 +438,7 @@ impl Validator<'_> {
 
     /// The generic validators, in `Schema.validators_order`.
     fn validators(&self, field: &Field, value: &Value, path: &str) -> Result<(), String> {
-        let raw = &field.raw;
+        let raw = &field.checks;
         if let Some(eq) = raw.get("eq").filter(|e| !e.is_null())
             && value != eq
         {
@@ -762,22 +762,7 @@ impl Validator<'_> {
         matcher: &Value,
         value: &Value,
     ) -> Result<(), Value> {
-        let mut attrs = field.map_or_else(|| json!({"type": "any"}), |f| f.raw.clone());
-        if let (Some(a), Some(m)) = (attrs.as_object_mut(), matcher.as_object()) {
-            for (k, v) in m {
-                a.insert(k.clone(), v.clone());
-            }
-            // The field's own `err` must not mask the matcher's result.
-            if !m.contains_key("err") {
-                a.remove("err");
-            }
-        }
-        if attrs.get("type").and_then(Value::as_str) == Some("any")
-            && let Some(a) = attrs.as_object_mut()
-        {
-            a.insert("type".into(), json!("json"));
-        }
-        let f = Field::parse_attrs("", &attrs).map_err(Value::String)?;
+        let f = matcher_field(field, matcher).map_err(Value::String)?;
         self.field(&f, value, "")
     }
 
@@ -853,6 +838,48 @@ impl Validator<'_> {
             None => format!("at least one of these fields must be non-empty: {list}"),
         })
     }
+}
+
+/// `field`'s definition with a conditional's matcher on top, built once per schema
+/// field and matcher: entity checks run for every entity, and the schemas never change.
+fn matcher_field(field: Option<&Field>, matcher: &Value) -> Result<std::sync::Arc<Field>, String> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, Mutex};
+    static CACHE: LazyLock<Mutex<HashMap<String, Arc<Field>>>> = LazyLock::new(Default::default);
+    let key = format!(
+        "{}|{}|{}",
+        field.map_or("", |f| f.name.as_str()),
+        field.map_or(String::new(), |f| f
+            .raw
+            .get("type")
+            .map(Value::to_string)
+            .unwrap_or_default()),
+        matcher
+    );
+    if let Some(f) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(f.clone());
+    }
+    let mut attrs = field.map_or_else(|| json!({"type": "any"}), |f| f.raw.clone());
+    if let (Some(a), Some(m)) = (attrs.as_object_mut(), matcher.as_object()) {
+        for (k, v) in m {
+            a.insert(k.clone(), v.clone());
+        }
+        // The field's own `err` must not mask the matcher's result.
+        if !m.contains_key("err") {
+            a.remove("err");
+        }
+    }
+    if attrs.get("type").and_then(Value::as_str) == Some("any")
+        && let Some(a) = attrs.as_object_mut()
+    {
+        a.insert("type".into(), json!("json"));
+    }
+    let f = Arc::new(Field::parse_attrs("", &attrs)?);
+    CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, f.clone());
+    Ok(f)
 }
 
 fn numeric_eq(a: &Value, b: &Value) -> bool {
