@@ -345,8 +345,12 @@ impl Validator<'_> {
                 let Some(map) = value.as_object() else {
                     return Err(json!("expected a map"));
                 };
-                let keys = raw.get("keys").and_then(|k| Field::parse_attrs("", k).ok());
-                let values = raw
+                let keys = field
+                    .raw
+                    .get("keys")
+                    .and_then(|k| Field::parse_attrs("", k).ok());
+                let values = field
+                    .raw
                     .get("values")
                     .and_then(|v| Field::parse_attrs("", v).ok());
                 for (k, v) in map {
@@ -379,7 +383,7 @@ impl Validator<'_> {
                     entity: Vec::new(),
                     fields: errors,
                 };
-                if let Some(checks) = raw.get("entity_checks").and_then(Value::as_array) {
+                if let Some(checks) = field.raw.get("entity_checks").and_then(Value::as_array) {
                     for check in checks {
                         self.entity_check(&field.fields, check, &copy, &mut nested);
                     }
