@@ -105,6 +105,9 @@ pub struct FilesArgs {
         value_name = "FILE|DIR"
     )]
     pub files: Vec<PathBuf>,
+    /// Print at most this many problems in the files (all are counted).
+    #[arg(long, env = "CARL_MAX_ERRORS", default_value_t = 50, value_name = "N")]
+    pub max_errors: usize,
 }
 
 #[derive(Debug, Args)]

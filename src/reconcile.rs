@@ -26,9 +26,13 @@ fn load(files: &FilesArgs) -> Option<DesiredState> {
     match carl_config::load_paths(&files.files, &carl_config::process_env) {
         Ok(state) => Some(state),
         Err(e) => {
-            for d in &e.diagnostics {
-                report_error(d);
-            }
+            // Coloured here; anstream strips colour for pipes, CI logs and NO_COLOR.
+            let options = carl_config::RenderOptions {
+                max: files.max_errors.max(1),
+                color: true,
+                snippets: true,
+            };
+            anstream::eprint!("{}", e.render(options));
             let n = e.diagnostics.len();
             anstream::eprintln!(
                 "{n} problem{} in the desired state; nothing was sent to Kong.",

@@ -11,7 +11,10 @@
 mod interpolate;
 mod load;
 pub mod node;
+mod report;
+mod source;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,6 +23,12 @@ use std::sync::Arc;
 use carl_model::{Kind, Object};
 
 pub use interpolate::interpolate;
+pub use report::RenderOptions;
+pub use source::Source;
+
+/// The largest file carl reads. A 20,000-service gateway is about 30 MB of YAML; a
+/// larger file is refused before it is read, so memory stays bounded.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A place in a desired-state file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +36,9 @@ pub struct Location {
     pub file: Arc<str>,
     pub line: u64,
     pub column: u64,
+    /// Byte offset in the file as read (before masking), for source snippets; set
+    /// from `line` and `column` when loading fails.
+    pub offset: usize,
 }
 
 impl fmt::Display for Location {
@@ -59,6 +71,9 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct LoadError {
     pub diagnostics: Vec<Diagnostic>,
+    /// The text of each file a diagnostic points into, secrets masked, for snippets
+    /// ([`LoadError::render`]).
+    pub sources: BTreeMap<Arc<str>, Source>,
 }
 
 impl fmt::Display for LoadError {
@@ -198,10 +213,15 @@ pub fn process_env(name: &str) -> Option<String> {
 pub fn load_str(file: &str, text: &str, env: Env<'_>) -> Result<DesiredState, LoadError> {
     let mut state = DesiredState::default();
     let mut diagnostics = Vec::new();
-    load::load_document(Arc::from(file), text, env, &mut state, &mut diagnostics);
+    let name: Arc<str> = Arc::from(file);
+    let secrets = load::load_document(name.clone(), text, env, &mut state, &mut diagnostics);
     load::check_duplicates(&state, &mut diagnostics);
     load::check_references(&state, &mut diagnostics);
-    finish(state, diagnostics)
+    finish(
+        state,
+        diagnostics,
+        vec![(name, Cow::Borrowed(text), secrets)],
+    )
 }
 
 /// Loads and merges files and directories (`-f a.yaml -f dir/`). A directory
@@ -209,28 +229,99 @@ pub fn load_str(file: &str, text: &str, env: Env<'_>) -> Result<DesiredState, Lo
 pub fn load_paths(paths: &[PathBuf], env: Env<'_>) -> Result<DesiredState, LoadError> {
     let mut state = DesiredState::default();
     let mut diagnostics = Vec::new();
+    // Texts are kept until the end: a duplicate or a dangling reference found after
+    // all files are read still gets its snippet.
+    let mut texts = Vec::new();
     for file in expand_paths(paths, &mut diagnostics) {
         let name: Arc<str> = Arc::from(file.display().to_string());
-        match std::fs::read_to_string(&file) {
-            Ok(text) => load::load_document(name, &text, env, &mut state, &mut diagnostics),
-            Err(e) => diagnostics.push(Diagnostic {
+        match read_text(&file) {
+            Ok(text) => {
+                let secrets =
+                    load::load_document(name.clone(), &text, env, &mut state, &mut diagnostics);
+                texts.push((name, Cow::Owned(text), secrets));
+            }
+            Err(message) => diagnostics.push(Diagnostic {
                 location: None,
                 file: name,
-                message: format!("cannot read file: {e}"),
+                message,
             }),
         }
     }
     load::check_duplicates(&state, &mut diagnostics);
     load::check_references(&state, &mut diagnostics);
-    finish(state, diagnostics)
+    finish(state, diagnostics, texts)
 }
 
-fn finish(state: DesiredState, diagnostics: Vec<Diagnostic>) -> Result<DesiredState, LoadError> {
-    if diagnostics.is_empty() {
-        Ok(state)
-    } else {
-        Err(LoadError { diagnostics })
+/// A file's text, refusing what is not a desired-state file before parsing it: too
+/// large, or not UTF-8 (a binary), with where the first bad byte is.
+fn read_text(file: &Path) -> Result<String, String> {
+    let size = std::fs::metadata(file)
+        .map_err(|e| format!("cannot read file: {e}"))?
+        .len();
+    if size > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is {} MiB; carl reads files up to {} MiB: split the gateway into several files (-f dir/)",
+            size / (1024 * 1024),
+            MAX_FILE_BYTES / (1024 * 1024)
+        ));
     }
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read file: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        format!(
+            "not UTF-8 text (invalid byte at line {line}, column {column}): carl reads YAML or JSON files encoded in UTF-8"
+        )
+    })
+}
+
+/// A file's name, text and the secret ranges loading found in it (`None`: unparsed).
+type LoadedText<'a> = (Arc<str>, Cow<'a, str>, Option<Vec<std::ops::Range<usize>>>);
+
+fn finish(
+    state: DesiredState,
+    diagnostics: Vec<Diagnostic>,
+    texts: Vec<LoadedText<'_>>,
+) -> Result<DesiredState, LoadError> {
+    if diagnostics.is_empty() {
+        return Ok(state);
+    }
+    let mut diagnostics = diagnostics;
+    let mut sources = BTreeMap::new();
+    for (name, text, secrets) in texts {
+        let mut here: Vec<&mut Location> = diagnostics
+            .iter_mut()
+            .filter_map(|d| d.location.as_mut())
+            .filter(|l| l.file == name)
+            .collect();
+        if here.is_empty() {
+            continue;
+        }
+        // Offsets from line and column: the parser's byte spans are not available for
+        // every error (a syntax error has only its line and column).
+        let line_starts: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        for location in &mut here {
+            let line = (location.line.max(1) - 1) as usize;
+            let start = line_starts.get(line).copied().unwrap_or(text.len());
+            let column = (location.column.max(1) - 1) as usize;
+            location.offset = text[start..]
+                .char_indices()
+                .take_while(|(_, c)| *c != '\n')
+                .nth(column)
+                .map_or_else(
+                    || start + text[start..].find('\n').unwrap_or(text.len() - start),
+                    |(i, _)| start + i,
+                );
+        }
+        sources.insert(name, Source::from_load(&text, secrets));
+    }
+    Err(LoadError {
+        diagnostics,
+        sources,
+    })
 }
 
 fn expand_paths(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {

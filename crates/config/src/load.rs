@@ -23,15 +23,19 @@ struct Loader<'a> {
     diagnostics: &'a mut Vec<Diagnostic>,
     /// `_info.defaults`: fields given to every entity of a kind that does not set them.
     defaults: BTreeMap<Kind, Vec<(String, Value, Location)>>,
+    /// Byte ranges of secret values (passwords, keys), masked in error snippets.
+    secrets: Vec<std::ops::Range<usize>>,
 }
 
+/// Loads one file into `state`. Returns the byte ranges of the secret values in it, or
+/// `None` when the file is not YAML at all (then nothing is known about where they are).
 pub(crate) fn load_document(
     file: Arc<str>,
     text: &str,
     env: Env<'_>,
     state: &mut DesiredState,
     diagnostics: &mut Vec<Diagnostic>,
-) {
+) -> Option<Vec<std::ops::Range<usize>>> {
     let root = match crate::node::parse(text) {
         Ok(root) => root,
         Err(e) => {
@@ -39,13 +43,14 @@ pub(crate) fn load_document(
                 file: file.clone(),
                 line: l.line(),
                 column: l.column(),
+                offset: 0,
             });
             diagnostics.push(Diagnostic {
                 location,
                 file,
                 message: yaml_message(&e),
             });
-            return;
+            return None;
         }
     };
     let mut loader = Loader {
@@ -54,8 +59,10 @@ pub(crate) fn load_document(
         env,
         diagnostics,
         defaults: BTreeMap::new(),
+        secrets: Vec::new(),
     };
     loader.document(&root, state);
+    Some(loader.secrets)
 }
 
 /// serde-saphyr's message without its own location suffix and configuration hints:
@@ -84,6 +91,7 @@ impl Loader<'_> {
             file: self.file.clone(),
             line: node.referenced.line(),
             column: node.referenced.column(),
+            offset: 0,
         }
     }
 
@@ -535,6 +543,19 @@ impl Loader<'_> {
         };
         let mut children = Vec::new();
         let mut failed = std::collections::HashSet::new();
+        // A plugin's config is described by that plugin's schema, when carl knows it.
+        let plugin_config = (kind == Kind::Plugin)
+            .then(|| {
+                entries
+                    .iter()
+                    .find_map(|(k, v)| match (&k.value, &v.value) {
+                        (Node::Str(k), Node::Str(name)) if k == "name" => {
+                            carl_model::schema::plugin(name).and_then(|s| s.field("config"))
+                        }
+                        _ => None,
+                    })
+            })
+            .flatten();
         for (key, value) in entries {
             let Some(name) = self.key(key) else { continue };
             if name == "_comment" || name == "_ignore" {
@@ -548,14 +569,21 @@ impl Loader<'_> {
                 .field_locations
                 .insert(name.to_owned(), self.loc(value));
             let field = schema.field(name);
+            let described = match name {
+                "config" if plugin_config.is_some() => plugin_config,
+                _ => field,
+            };
+            let secret = kind.secret_fields().contains(&name);
+            self.mark_secrets(name, described, value, secret);
             match field {
                 Some(f) if f.ty == FieldType::Foreign => {
                     if let Some(r) = self.reference(kind, name, value) {
                         entity.references.insert(name.to_owned(), r);
                     }
                 }
-                Some(f) if f.auto && name != "id" => {
-                    // created_at/updated_at: Kong's to set; accepted and ignored as decK dumps carry them.
+                Some(f) if f.auto && matches!(name, "created_at" | "updated_at") => {
+                    // Kong's to set; accepted and ignored as decK dumps carry them. Other
+                    // `auto` fields (a key-auth `key`) are generated only when absent.
                 }
                 Some(f) => match self.value(value, Some(f), &format!("{kind}.{name}")) {
                     Some(v) => {
@@ -587,6 +615,38 @@ impl Loader<'_> {
             nested: children,
             failed,
         })
+    }
+
+    /// Records where secret values are (fields Kong encrypts, credential secrets,
+    /// secret-looking names in configs no schema describes), so that no error snippet
+    /// ever shows them.
+    fn mark_secrets(&mut self, name: &str, field: Option<&Field>, node: &SNode, secret: bool) {
+        let secret =
+            secret || field.is_some_and(Field::is_encrypted) || carl_model::is_secret_name(name);
+        match &node.value {
+            Node::Map(entries) => {
+                for (k, v) in entries {
+                    let Node::Str(key) = &k.value else { continue };
+                    let sub = field.and_then(|f| f.fields.iter().find(|sf| sf.name == *key));
+                    self.mark_secrets(key, sub, v, secret);
+                }
+            }
+            Node::Seq(items) => {
+                let element = field.and_then(|f| f.elements.as_deref());
+                for item in items {
+                    self.mark_secrets("", element, item, secret);
+                }
+            }
+            // A bare `${VAR}` names where the secret comes from; it is not the secret.
+            Node::Str(s) if is_bare_variable(s) => {}
+            _ if secret => {
+                let span = node.referenced.span();
+                if let (Some(start), Some(len)) = (span.byte_offset(), span.byte_len()) {
+                    self.secrets.push(start as usize..(start + len) as usize);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn reference(&mut self, kind: Kind, field: &str, value: &SNode) -> Option<Reference> {
@@ -777,6 +837,15 @@ struct Parsed<'n> {
     nested: Vec<(&'static str, &'n SNode)>,
     /// Fields whose values were already reported as wrong.
     failed: std::collections::HashSet<String>,
+}
+
+/// `${NAME}`, a whole value that is one variable without a default.
+fn is_bare_variable(s: &str) -> bool {
+    s.strip_prefix("${")
+        .and_then(|r| r.strip_suffix('}'))
+        .is_some_and(|name| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
 }
 
 fn uuid_nil() -> &'static str {

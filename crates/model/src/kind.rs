@@ -295,6 +295,20 @@ impl Kind {
         }
     }
 
+    /// Fields whose values are secrets, beyond those Kong's schema marks `encrypted`:
+    /// credential keys and secrets, which Kong stores in clear but which authenticate
+    /// a consumer. carl never prints their values (DESIGN.md decision 9).
+    pub fn secret_fields(self) -> &'static [&'static str] {
+        match self {
+            Kind::KeyAuth => &["key"],
+            Kind::BasicAuth => &["password"],
+            Kind::HmacAuth | Kind::Jwt => &["secret"],
+            Kind::Certificate => &["key", "key_alt"],
+            Kind::Key => &["jwk", "private_key"],
+            _ => &[],
+        }
+    }
+
     /// Fields that carl never diffs: Kong generates them.
     pub fn generated_fields(self) -> &'static [&'static str] {
         &["id", "created_at", "updated_at"]

@@ -404,7 +404,8 @@ fn validate_certificate(s: &str) -> Result<(), String> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     match CertificateDer::pem_slice_iter(s.as_bytes()).next() {
-        Some(Ok(_)) => Ok(()),
+        Some(Ok(der)) if is_der_sequence(&der) => Ok(()),
+        Some(Ok(_)) => Err("invalid certificate: x509.new: d2i_X509() failed".into()),
         Some(Err(e)) => Err(format!("invalid certificate: {e}")),
         None => Err("invalid certificate: PEM_read_bio_X509_AUX() failed".into()),
     }
@@ -414,11 +415,39 @@ fn validate_certificate(s: &str) -> Result<(), String> {
 fn validate_key(s: &str) -> Result<(), String> {
     use rustls_pki_types::PrivateKeyDer;
     use rustls_pki_types::pem::PemObject;
-    PrivateKeyDer::from_pem_slice(s.as_bytes())
-        .map(drop)
-        .map_err(|_| {
-            "invalid key: unable to read key (PEM_read_bio_PrivateKey() failed)".to_owned()
-        })
+    match PrivateKeyDer::from_pem_slice(s.as_bytes()) {
+        Ok(key) if is_der_sequence(key.secret_der()) => Ok(()),
+        _ => Err("invalid key: unable to read key (PEM_read_bio_PrivateKey() failed)".to_owned()),
+    }
+}
+
+/// True when `der` is one complete DER SEQUENCE holding a SEQUENCE first, the shape of
+/// an X.509 certificate and of PKCS#8, PKCS#1 and SEC1 keys. The PEM decoder accepts
+/// any base64; OpenSSL, which Kong uses, refuses what does not parse.
+fn is_der_sequence(der: &[u8]) -> bool {
+    /// (tag, header length, content length) of the TLV at the start of `b`.
+    fn tlv(b: &[u8]) -> Option<(u8, usize, usize)> {
+        let tag = *b.first()?;
+        let first = *b.get(1)? as usize;
+        if first < 0x80 {
+            return Some((tag, 2, first));
+        }
+        let n = first & 0x7f;
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let len = b
+            .get(2..2 + n)?
+            .iter()
+            .fold(0usize, |acc, x| acc << 8 | *x as usize);
+        Some((tag, 2 + n, len))
+    }
+    match tlv(der) {
+        Some((0x30, header, len)) if header + len == der.len() => {
+            matches!(tlv(&der[header..]), Some((0x30 | 0x02, h, l)) if h + l <= len)
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -37,6 +37,26 @@ pub fn fill_defaults(kind: Kind, schema: &Schema, obj: &mut Object) {
     schema.fill_defaults(obj);
 }
 
+/// True for a field name that by convention holds a secret (`password`,
+/// `client_secret`, `api_key`, `access_token`...): used for plugin configurations and
+/// other fields no schema describes, so an unknown plugin's secrets are masked too.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "private_key",
+        "credential",
+        "authorization",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
+}
+
 /// What the gateway has, by kind, as the Admin API returned it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveState {
@@ -92,6 +112,30 @@ pub fn foreign_id(value: &Value) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn secret_names_are_recognised_and_ordinary_ones_are_not() {
+        for name in [
+            "password",
+            "redis_password",
+            "client_secret",
+            "api_key",
+            "access_token",
+            "private_key",
+        ] {
+            assert!(super::is_secret_name(name), "{name}");
+        }
+        for name in [
+            "name",
+            "host",
+            "minute",
+            "key_names",
+            "username",
+            "public_key",
+        ] {
+            assert!(!super::is_secret_name(name), "{name}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -149,6 +149,12 @@ impl Field {
         self.ty == FieldType::Set
     }
 
+    /// True when Kong stores the field encrypted (`encrypted = true`): a password, a
+    /// private key. carl never prints such a value.
+    pub fn is_encrypted(&self) -> bool {
+        self.raw.get("encrypted").and_then(Value::as_bool) == Some(true)
+    }
+
     /// Allowed values (`one_of`), if the schema restricts them.
     pub fn one_of(&self) -> Option<&Vec<Value>> {
         self.raw.get("one_of").and_then(Value::as_array)
