@@ -24,7 +24,12 @@ fn report_error(message: impl std::fmt::Display) {
 /// Loads the desired state, printing every problem with its place.
 fn load(files: &FilesArgs) -> Option<DesiredState> {
     match carl_config::load_paths(&files.files, &carl_config::process_env) {
-        Ok(state) => Some(state),
+        Ok(state) => {
+            for w in &state.warnings {
+                anstream::eprintln!("{WARN}warning{WARN:#}: {w}");
+            }
+            Some(state)
+        }
         Err(e) => {
             // Coloured here; anstream strips colour for pipes, CI logs and NO_COLOR.
             let options = carl_config::RenderOptions {

@@ -457,3 +457,32 @@ fn teams_with_select_tags_share_a_gateway() {
         .stdout(contains("Apply complete: 0 created, 0 updated, 1 deleted."));
     assert_eq!(gw.call("GET", "/services/b1", None).0, 200);
 }
+
+/// A plugin carl's snapshot does not know is a warning offline (it may be a custom
+/// plugin) and is checked by the gateway online, where a typo is an error at its line.
+#[test]
+fn unknown_plugins_are_a_warning_offline_and_checked_online() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "plugins.yaml",
+        "_format_version: \"3.0\"\nplugins:\n- name: rate-limitting\n  config: {minute: 5}\n",
+    );
+    gw.carl()
+        .args(["validate", "-f", &file])
+        .assert()
+        .code(0)
+        .stderr(contains(
+            "plugins.yaml:3:9: plugin `rate-limitting` is not bundled",
+        ))
+        .stderr(contains("did you mean `rate-limiting`?"));
+    gw.carl()
+        .args(["validate", "--online", "-f", &file])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "plugins.yaml:3:9: plugin.name: plugin 'rate-limitting' not enabled",
+        ));
+    assert!(gw.list("plugins").is_empty(), "validating writes nothing");
+}

@@ -199,6 +199,9 @@ pub struct DesiredState {
     /// `_info.select_tags`, sorted, and where they were first given: the files manage
     /// only the gateway's entities carrying all of them.
     pub select_tags: Option<(Vec<String>, Location)>,
+    /// What carl could not check offline but did not refuse (a plugin its snapshot does
+    /// not know): printed as warnings, checked by `carl validate --online`.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Where interpolation takes variable values from.
@@ -235,6 +238,11 @@ pub fn load_paths(paths: &[PathBuf], env: Env<'_>) -> Result<DesiredState, LoadE
     for file in expand_paths(paths, &mut diagnostics) {
         let name: Arc<str> = Arc::from(file.display().to_string());
         match read_text(&file) {
+            // JSON is YAML, but a `.json` file must be JSON, as Kong reads it (cjson):
+            // a trailing comma that YAML forgives is an error here.
+            Ok(text) if is_json(&file) && json_error(&name, &text, &mut diagnostics) => {
+                texts.push((name, Cow::Owned(text), None));
+            }
             Ok(text) => {
                 let secrets =
                     load::load_document(name.clone(), &text, env, &mut state, &mut diagnostics);
@@ -287,7 +295,18 @@ fn finish(
     if diagnostics.is_empty() {
         return Ok(state);
     }
+    // In the order a reader meets them: file by file, then line and column.
+    let order: BTreeMap<&str, usize> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _, _))| (&**name, i))
+        .collect();
     let mut diagnostics = diagnostics;
+    diagnostics.sort_by_key(|d| {
+        let file = order.get(&*d.file).copied().unwrap_or(usize::MAX);
+        let place = d.location.as_ref().map(|l| (l.line, l.column));
+        (file, place)
+    });
     let mut sources = BTreeMap::new();
     for (name, text, secrets) in texts {
         let mut here: Vec<&mut Location> = diagnostics
@@ -348,6 +367,33 @@ fn expand_paths(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<Pat
         }
     }
     files
+}
+
+fn is_json(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("json")
+}
+
+/// Reports a JSON syntax error at its place; true when there was one.
+fn json_error(file: &Arc<str>, text: &str, diagnostics: &mut Vec<Diagnostic>) -> bool {
+    let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) else {
+        return false;
+    };
+    let message = e.to_string();
+    let message = match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    };
+    diagnostics.push(Diagnostic {
+        location: Some(Location {
+            file: file.clone(),
+            line: e.line() as u64,
+            column: e.column() as u64,
+            offset: 0,
+        }),
+        file: file.clone(),
+        message: format!("invalid JSON: {message}"),
+    });
+    true
 }
 
 fn is_state_file(path: &Path) -> bool {

@@ -25,6 +25,7 @@ struct Loader<'a> {
     defaults: BTreeMap<Kind, Vec<(String, Value, Location)>>,
     /// Byte ranges of secret values (passwords, keys), masked in error snippets.
     secrets: Vec<std::ops::Range<usize>>,
+    warnings: Vec<Diagnostic>,
 }
 
 /// Loads one file into `state`. Returns the byte ranges of the secret values in it, or
@@ -60,8 +61,10 @@ pub(crate) fn load_document(
         diagnostics,
         defaults: BTreeMap::new(),
         secrets: Vec::new(),
+        warnings: Vec::new(),
     };
     loader.document(&root, state);
+    state.warnings.append(&mut loader.warnings);
     Some(loader.secrets)
 }
 
@@ -75,10 +78,18 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     if let Some(i) = msg.find(", set DuplicateKeyPolicy") {
         msg.truncate(i);
     }
-    if msg.contains("budget breached") {
-        return format!(
-            "the file exceeds carl's limits for YAML input ({msg}): split it, or check for alias bombs"
-        );
+    if let Some(breach) = msg.split("budget breached: ").nth(1) {
+        let what = match breach.split([' ', '{']).next().unwrap_or_default() {
+            "Aliases" | "Anchors" | "RecordedAnchorEvents" => {
+                "its aliases (*ref) expand to more data than carl reads (an alias bomb?)"
+            }
+            "Depth" => "it nests deeper than carl reads",
+            "Documents" => "it holds more YAML documents (---) than carl reads",
+            _ => {
+                "it holds more YAML nodes than carl reads in one file: split it into several files"
+            }
+        };
+        return format!("the file exceeds carl's limits for YAML input: {what}");
     }
     msg.strip_prefix("error: ")
         .map(str::to_owned)
@@ -405,8 +416,10 @@ impl Loader<'_> {
                 entity.field_locations.insert(field.clone(), loc.clone());
             }
         }
-        if kind == Kind::Service {
-            self.expand_url(node, &mut entity);
+        let mut failed = parsed.failed;
+        if kind == Kind::Service && !self.expand_url(node, &mut entity) {
+            // A broken url is the error; that host and protocol are missing follows.
+            failed.extend(["host", "protocol", "port", "path"].map(str::to_owned));
         }
         if let Some((field, reference)) = parent {
             entity.references.insert(field.to_owned(), reference);
@@ -427,7 +440,7 @@ impl Loader<'_> {
                 "service: missing `name` (or `id`): carl matches services to the gateway by name",
             );
         }
-        self.validate(&entity, &parsed.failed);
+        self.validate(&entity, &failed);
         state.entities.push(entity);
         for (key, value) in parsed.nested {
             if let Some((child, field)) = children.iter().find(|(c, _)| c.dao() == key) {
@@ -437,9 +450,10 @@ impl Loader<'_> {
     }
 
     /// The service `url` shorthand, expanded as Kong expands it.
-    fn expand_url(&mut self, node: &SNode, entity: &mut DesiredEntity) {
+    /// False when the url was there and wrong (reported).
+    fn expand_url(&mut self, node: &SNode, entity: &mut DesiredEntity) -> bool {
         let Some(url) = entity.fields.remove("url") else {
-            return;
+            return true;
         };
         let url_loc = entity
             .field_locations
@@ -455,10 +469,17 @@ impl Loader<'_> {
                         .insert(field.to_owned(), url_loc.clone());
                 }
             }
-            Some(Err(message)) => self.error_at(url_loc, format!("service.url: {message}")),
+            Some(Err(message)) => {
+                self.error_at(url_loc, format!("service.url: {message}"));
+                return false;
+            }
             None if url.is_null() => {}
-            None => self.error_at(url_loc, "service.url: expected a string"),
+            None => {
+                self.error_at(url_loc, "service.url: expected a string");
+                return false;
+            }
         }
+        true
     }
 
     /// Validates `entity` as Kong would on insert (defaults, types, validators, entity
@@ -471,6 +492,44 @@ impl Loader<'_> {
                 // References resolve later; here only their presence matters.
                 obj.insert((*field).to_owned(), serde_json::json!({ "id": uuid_nil() }));
             }
+        }
+        // A plugin carl's snapshot does not know (a custom one, or one newer than Kong
+        // 3.9) is checked without its config; the gateway checks the rest (`--online`).
+        if let Some(name) = obj.get("name").and_then(Value::as_str)
+            && kind == Kind::Plugin
+            && carl_model::schema::plugin(name).is_none()
+        {
+            let what = if carl_model::schema::BUNDLED_PLUGINS.contains(&name) {
+                "is bundled with Kong 3.9 but not in carl's offline schema snapshot".to_owned()
+            } else {
+                let hint =
+                    typo_suggestion(name, carl_model::schema::BUNDLED_PLUGINS.iter().copied());
+                match hint.strip_prefix(", ") {
+                    Some(hint) => format!("is not bundled with Kong 3.9 ({hint})"),
+                    None => "is not bundled with Kong 3.9 (a custom plugin?)".to_owned(),
+                }
+            };
+            let location = entity.location_of("name").clone();
+            self.warnings.push(Diagnostic {
+                location: Some(location),
+                file: self.file.clone(),
+                message: format!(
+                    "plugin `{name}` {what}: its config is not checked offline; \
+                     `carl validate --online` checks it with the gateway"
+                ),
+            });
+            obj.remove("config");
+            let schema = kind.schema();
+            carl_model::fill_defaults(kind, schema, &mut obj);
+            if let Err(v) = carl_model::validate::validate(
+                schema,
+                kind.dao(),
+                &obj,
+                &carl_model::kong_rules::KongCustom,
+            ) {
+                self.report(entity, &v, failed);
+            }
+            return;
         }
         // The subschema is chosen on the entity with its defaults (routes without
         // `protocols` are http/https), then its own defaults apply.
@@ -665,6 +724,7 @@ impl Loader<'_> {
             }
             Node::Map(entries) => {
                 let mut found = None;
+                let before = self.diagnostics.len();
                 for (k, v) in entries {
                     let key = self.key(k)?;
                     let text = match self.value(v, None, &format!("{kind}.{field}.{key}"))? {
@@ -686,7 +746,7 @@ impl Loader<'_> {
                         ),
                     }
                 }
-                if found.is_none() {
+                if found.is_none() && self.diagnostics.len() == before {
                     self.error(value, format!("{kind}.{field}: expected `id` or `name`"));
                 }
                 found
@@ -878,6 +938,17 @@ pub(crate) fn flatten(path: &str, err: &Value) -> Vec<(String, String)> {
 }
 
 /// `, did you mean `x`?` when a known name is close to `name`.
+/// A suggestion only for a near-miss typo (`key-authh`), for names where a different
+/// name is likely deliberate (a custom plugin `my-auth` is not a typo of `key-auth`).
+fn typo_suggestion<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    candidates
+        .map(|c| (strsim::normalized_damerau_levenshtein(name, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!(", did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
 fn suggestion<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     candidates
         .map(|c| (strsim::jaro_winkler(name, c), c))

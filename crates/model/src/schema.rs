@@ -366,6 +366,22 @@ pub fn effective(
             None | Some(Value::Null) => return Err(Violations::field("name", REQUIRED)),
             Some(_) => return Err(Violations::field("name", "expected a string")),
         },
+        // Kong 3.9 OSS bundles one vault, `env` (`kong/vaults/env/schema.lua`).
+        Kind::Vault => match entity.get("name") {
+            Some(Value::String(name)) if name == "env" => {
+                static ENV: LazyLock<Schema> =
+                    LazyLock::new(|| load(include_str!("../schemas/subschemas/vaults/env.json")));
+                &ENV
+            }
+            Some(Value::String(name)) => {
+                return Err(Violations::field(
+                    "name",
+                    format!("vault '{name}' is not installed"),
+                ));
+            }
+            None | Some(Value::Null) => return Err(Violations::field("name", REQUIRED)),
+            Some(_) => return Err(Violations::field("name", "expected a string")),
+        },
         _ => return Ok(base),
     };
     let mut cache = MERGED.lock().unwrap_or_else(|e| e.into_inner());
@@ -375,6 +391,56 @@ pub fn effective(
         .entry((kind, family))
         .or_insert_with(|| Box::leak(Box::new(base.with_subschema(sub)))))
 }
+
+/// Every plugin bundled with Kong 3.9 (`kong/constants.lua`, 3.9.1), whether or not
+/// the offline snapshot has its schema.
+pub const BUNDLED_PLUGINS: &[&str] = &[
+    "jwt",
+    "acl",
+    "correlation-id",
+    "cors",
+    "oauth2",
+    "tcp-log",
+    "udp-log",
+    "file-log",
+    "http-log",
+    "key-auth",
+    "hmac-auth",
+    "basic-auth",
+    "ip-restriction",
+    "request-transformer",
+    "response-transformer",
+    "request-size-limiting",
+    "rate-limiting",
+    "response-ratelimiting",
+    "syslog",
+    "loggly",
+    "datadog",
+    "ldap-auth",
+    "statsd",
+    "bot-detection",
+    "aws-lambda",
+    "request-termination",
+    "prometheus",
+    "proxy-cache",
+    "session",
+    "acme",
+    "grpc-gateway",
+    "grpc-web",
+    "pre-function",
+    "post-function",
+    "azure-functions",
+    "zipkin",
+    "opentelemetry",
+    "ai-proxy",
+    "ai-prompt-decorator",
+    "ai-prompt-template",
+    "ai-prompt-guard",
+    "ai-request-transformer",
+    "ai-response-transformer",
+    "standard-webhooks",
+    "redirect",
+];
 
 /// Kong's bundled plugins that the snapshot knows, with their priorities (the order
 /// Kong runs them in; `GET /` reports them).

@@ -4,15 +4,27 @@ use serde_json::{Value, json};
 
 /// The fields `url` stands for: `protocol`, `host`, `port`, `path`.
 ///
-/// Kong's rules (kong/db/schema/entities/services.lua): the scheme is the protocol,
-/// else `https` for port 443, `http` for port 80, else `http`; the port is explicit,
-/// else 80 for http, 443 for https, else 80; the path is the URL's path or null.
+/// Kong's rules (kong/db/schema/entities/services.lua): the scheme is the protocol
+/// (as written: `HTTP` is not a protocol), else, for `//host:port`, `https` for port
+/// 443 and `http` otherwise; the port is explicit, else 80 for http, 443 for https,
+/// else 80; the path is the URL's path or null.
 pub fn expand(url: &str) -> Result<[(&'static str, Value); 4], String> {
     let invalid = || format!("invalid url '{url}': expected scheme://host[:port][/path]");
+    // LuaSocket's url.parse, which Kong uses, reads `orders.internal:8080/v1` as scheme
+    // `orders.internal` and path `8080/v1`, without a host: say so plainly instead.
+    // `//host:port/path` (no scheme) is a URL to it, and to Kong.
     let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) if !s.is_empty() => (Some(s.to_ascii_lowercase()), r),
+        Some((s, r)) if !s.is_empty() => (Some(s.to_owned()), r),
         Some(_) => return Err(invalid()),
-        None => (None, url),
+        None => match url.strip_prefix("//") {
+            Some(rest) => (None, rest),
+            None => {
+                return Err(format!(
+                    "invalid url '{url}': no scheme, so Kong would read no host from it; \
+                 write http://{url} (or https://)"
+                ));
+            }
+        },
     };
     let (authority, path) = match rest.find(['/', '?', '#']) {
         Some(i) => (&rest[..i], Some(&rest[i..])),
@@ -83,14 +95,20 @@ mod tests {
                 Value::Null
             ]
         );
+        // No scheme: LuaSocket needs `//` before an authority.
         assert_eq!(
-            get("orders.internal:443"),
+            get("//orders.internal:443"),
             [
                 json!("https"),
                 json!("orders.internal"),
                 json!(443),
                 Value::Null
             ]
+        );
+        assert_eq!(
+            get("HTTP://h")[0],
+            json!("HTTP"),
+            "Kong keeps the scheme as written"
         );
         assert_eq!(
             get("grpc://[::1]:9000"),
@@ -103,5 +121,8 @@ mod tests {
         assert!(expand("http://").is_err());
         assert!(expand("http://h:port").is_err());
         assert!(expand("://h").is_err());
+        // LuaSocket reads the scheme `orders.internal` and no host.
+        let e = expand("orders.internal:443").unwrap_err();
+        assert!(e.contains("write http://orders.internal:443"), "{e}");
     }
 }

@@ -213,9 +213,8 @@ fn get_path<'v>(entity: &'v Object, path: &str) -> Option<&'v Value> {
 
 fn field_at<'f>(fields: &'f [Field], path: &str) -> Option<&'f Field> {
     let mut parts = path.split('.');
-    let mut cur = fields
-        .iter()
-        .find(|f| f.name == parts.next().unwrap_or_default())?;
+    let first = parts.next()?;
+    let mut cur = fields.iter().find(|f| f.name == first)?;
     for p in parts {
         cur = cur.fields.iter().find(|f| f.name == p)?;
     }
@@ -933,6 +932,40 @@ mod tests {
             e.message(),
             "4 schema violations (failed conditional validation given value of field 'protocol'; \
              host: required field missing; port: expected an integer; protocols.2: bad)"
+        );
+    }
+
+    /// Stream routes (`routes_subschemas.lua`): tcp needs sources, destinations or snis;
+    /// only tls_passthrough needs snis. The `if_match` on `protocols` elements must be
+    /// read against the protocols field, not any field.
+    #[test]
+    fn stream_route_checks_match_on_protocol_elements() {
+        let route = |v: Value| {
+            let mut e = obj(v);
+            e.insert(
+                "service".into(),
+                json!({"id": "00000000-0000-0000-0000-000000000000"}),
+            );
+            crate::fill_defaults(Kind::Route, Kind::Route.schema(), &mut e);
+            let schema = crate::schema::effective(Kind::Route, &e).expect("subschema");
+            crate::fill_defaults(Kind::Route, schema, &mut e);
+            validate(schema, "routes", &e, &NoCustom)
+        };
+        assert!(route(json!({"protocols": ["tcp"], "destinations": [{"port": 5432}]})).is_ok());
+        assert_eq!(
+            route(json!({"protocols": ["tcp"]})).unwrap_err().entity,
+            [
+                "must set one of 'sources', 'destinations', 'snis' when 'protocols' is 'tcp', 'tls' or 'udp'"
+            ]
+        );
+        assert_eq!(
+            route(json!({"protocols": ["tls_passthrough"]}))
+                .unwrap_err()
+                .entity,
+            ["must set snis when 'protocols' is 'tls_passthrough'"]
+        );
+        assert!(
+            route(json!({"protocols": ["tls_passthrough"], "snis": ["db.example.com"]})).is_ok()
         );
     }
 

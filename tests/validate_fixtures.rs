@@ -1,0 +1,108 @@
+//! `carl validate` over the fixture corpus (`tests/fixtures/`): 0 on every good file,
+//! offline and with the gateway; 1 on every wrong one, with `file:line:col`; and never
+//! a write to the gateway.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::Gateway;
+use predicates::prelude::PredicateBooleanExt;
+use predicates::str::contains;
+
+fn fixtures(dir: &str) -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(dir);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// The variables the good fixtures interpolate.
+fn with_env(mut cmd: assert_cmd::Command) -> assert_cmd::Command {
+    for (k, v) in [
+        ("DECK_OWNER", "web-team"),
+        ("SHOP_API_KEY", "shop-key-from-env"),
+        ("SHOP_PASSWORD", "shop-password-from-env"),
+        ("SHOP_HMAC_SECRET", "shop-hmac-from-env"),
+        ("SHOP_JWT_SECRET", "shop-jwt-from-env"),
+    ] {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[test]
+fn good_fixtures_are_valid_offline_and_online_and_nothing_is_written() {
+    let gw = Gateway::start();
+    for path in fixtures("good") {
+        let file = path.display().to_string();
+        for online in [false, true] {
+            let mut cmd = with_env(gw.carl());
+            cmd.args(["validate", "-f", &file]);
+            if online {
+                cmd.arg("--online");
+            }
+            cmd.assert()
+                .code(0)
+                .stdout(contains("valid ("))
+                .stderr(predicates::str::contains("error").not());
+        }
+    }
+    if let Some(stats) = gw.stats() {
+        let by_method = &stats["requests"]["by_method"];
+        for method in ["PUT", "PATCH", "DELETE"] {
+            assert_eq!(by_method[method].as_u64().unwrap_or(0), 0, "{stats}");
+        }
+        let posts = by_method["POST"].as_u64().unwrap_or(0);
+        let validates = stats["requests"]["by_route"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(route, _)| route.starts_with("POST /schemas/"))
+            .map(|(_, n)| n.as_u64().unwrap_or(0))
+            .sum::<u64>();
+        assert_eq!(posts, validates, "the only POSTs are validations: {stats}");
+        for (collection, n) in stats["entities"].as_object().into_iter().flatten() {
+            assert_eq!(n, 0, "{collection} written: {stats}");
+        }
+    }
+}
+
+#[test]
+fn bad_fixtures_fail_with_their_place_and_nothing_is_sent() {
+    let gw = Gateway::start();
+    let bad = fixtures("bad");
+    assert!(bad.len() >= 25);
+    let before = gw.requests();
+    let place = regex::Regex::new(r"error: \S+:\d+:\d+: ").unwrap();
+    for path in bad {
+        let file = path.display().to_string();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let out = gw
+            .carl()
+            .args(["validate", "--online", "-f", &file])
+            .env("ACTIVE_COLOR", "blue")
+            .env("ORDERS_PORT_WORD", "eighty")
+            .assert()
+            .code(1)
+            .stderr(contains("nothing was sent to Kong"));
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        // Whole-file problems (not text, empty) name the file; the rest a line and column.
+        let whole_file = ["binary.yml", "not-utf8.yaml", "empty.yaml"].contains(&name.as_str());
+        assert!(
+            place.is_match(&stderr) || (whole_file && stderr.contains(&format!("error: {file}: "))),
+            "{name}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+    assert_eq!(
+        gw.requests(),
+        before,
+        "a wrong file never leads to a request"
+    );
+}
