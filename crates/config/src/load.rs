@@ -83,7 +83,7 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
             "Aliases" | "Anchors" | "RecordedAnchorEvents" => {
                 "its aliases (*ref) expand to more data than carl reads (an alias bomb?)"
             }
-            "Depth" => "it nests deeper than carl reads",
+            "Depth" => "it nests deeper than carl reads (48 levels; a Kong file needs about 12)",
             "Documents" => "it holds more YAML documents (---) than carl reads",
             _ => {
                 "it holds more YAML nodes than carl reads in one file: split it into several files"

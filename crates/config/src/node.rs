@@ -8,14 +8,38 @@ pub type SNode = Spanned<Node>;
 /// Parses YAML the way Kong's lyaml reads it: YAML 1.1 booleans (`off` is false) and
 /// legacy octals (`0755` is 493). Duplicate keys are an error with their location.
 pub fn parse(text: &str) -> Result<SNode, serde_saphyr::Error> {
+    // Deserialising recurses once per level with large frames (tens of KB each in a
+    // debug build): parse on a thread whose stack holds MAX_DEPTH levels whatever
+    // thread calls (a test thread has 2 MiB). The stack is reserved, not committed.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("carl-yaml".into())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, || parse_here(text))
+            .map(|handle| handle.join())
+    })
+    // No thread available: parse here, still bounded by MAX_DEPTH.
+    .unwrap_or_else(|_| Ok(parse_here(text)))
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn parse_here(text: &str) -> Result<SNode, serde_saphyr::Error> {
     // Large gateways are large files (70k entities is ~1M YAML nodes); the budget still
     // bounds memory and time against alias bombs and runaway input.
     let mut budget = serde_saphyr::Budget::default();
     budget.max_nodes = 5_000_000;
     budget.max_events = 12_000_000;
+    // Kong's deepest entity (an upstream's healthchecks) nests about 12 levels in a file.
+    budget.max_depth = MAX_DEPTH;
     let options = serde_saphyr::options! { legacy_octal_numbers: true, budget: Some(budget) };
     serde_saphyr::from_str_with_options(text, options)
 }
+
+/// The deepest nesting carl reads; deeper input is refused with its place (the
+/// message in `load::yaml_message` names the number).
+pub const MAX_DEPTH: usize = 48;
+
+const PARSER_STACK: usize = 256 * 1024 * 1024;
 
 impl Node {
     /// The noun for this node's type in "expected X, found Y" messages.
