@@ -217,9 +217,16 @@ pub fn load_str(file: &str, text: &str, env: Env<'_>) -> Result<DesiredState, Lo
     let mut state = DesiredState::default();
     let mut diagnostics = Vec::new();
     let name: Arc<str> = Arc::from(file);
-    let secrets = load::load_document(name.clone(), text, env, &mut state, &mut diagnostics);
-    load::check_duplicates(&state, &mut diagnostics);
-    load::check_references(&state, &mut diagnostics);
+    let mut pending = Vec::new();
+    let secrets = load::load_document(
+        name.clone(),
+        text,
+        env,
+        &mut state,
+        &mut diagnostics,
+        &mut pending,
+    );
+    load::check_state(&mut state, &pending, &mut diagnostics);
     finish(
         state,
         diagnostics,
@@ -235,6 +242,7 @@ pub fn load_paths(paths: &[PathBuf], env: Env<'_>) -> Result<DesiredState, LoadE
     // Texts are kept until the end: a duplicate or a dangling reference found after
     // all files are read still gets its snippet.
     let mut texts = Vec::new();
+    let mut pending = Vec::new();
     for file in expand_paths(paths, &mut diagnostics) {
         let name: Arc<str> = Arc::from(file.display().to_string());
         match read_text(&file) {
@@ -244,8 +252,14 @@ pub fn load_paths(paths: &[PathBuf], env: Env<'_>) -> Result<DesiredState, LoadE
                 texts.push((name, Cow::Owned(text), None));
             }
             Ok(text) => {
-                let secrets =
-                    load::load_document(name.clone(), &text, env, &mut state, &mut diagnostics);
+                let secrets = load::load_document(
+                    name.clone(),
+                    &text,
+                    env,
+                    &mut state,
+                    &mut diagnostics,
+                    &mut pending,
+                );
                 texts.push((name, Cow::Owned(text), secrets));
             }
             Err(message) => diagnostics.push(Diagnostic {
@@ -255,8 +269,7 @@ pub fn load_paths(paths: &[PathBuf], env: Env<'_>) -> Result<DesiredState, LoadE
             }),
         }
     }
-    load::check_duplicates(&state, &mut diagnostics);
-    load::check_references(&state, &mut diagnostics);
+    load::check_state(&mut state, &pending, &mut diagnostics);
     finish(state, diagnostics, texts)
 }
 

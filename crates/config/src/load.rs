@@ -25,7 +25,9 @@ struct Loader<'a> {
     defaults: BTreeMap<Kind, Vec<(String, Value, Location)>>,
     /// Byte ranges of secret values (passwords, keys), masked in error snippets.
     secrets: Vec<std::ops::Range<usize>>,
-    warnings: Vec<Diagnostic>,
+    /// Entities (by index in the state) to validate once the file is walked, with
+    /// the fields already reported.
+    pending: Vec<(usize, Failed)>,
 }
 
 /// Loads one file into `state`. Returns the byte ranges of the secret values in it, or
@@ -36,6 +38,7 @@ pub(crate) fn load_document(
     env: Env<'_>,
     state: &mut DesiredState,
     diagnostics: &mut Vec<Diagnostic>,
+    pending: &mut Vec<(usize, Failed)>,
 ) -> Option<Vec<std::ops::Range<usize>>> {
     let root = match crate::node::parse(text) {
         Ok(root) => root,
@@ -61,10 +64,12 @@ pub(crate) fn load_document(
         diagnostics,
         defaults: BTreeMap::new(),
         secrets: Vec::new(),
-        warnings: Vec::new(),
+        pending: Vec::new(),
     };
     loader.document(&root, state);
-    state.warnings.append(&mut loader.warnings);
+    // Freeing a large tree takes a while; nothing waits for it.
+    std::thread::spawn(move || drop(root));
+    pending.append(&mut loader.pending);
     Some(loader.secrets)
 }
 
@@ -223,7 +228,8 @@ impl Loader<'_> {
     /// decision 7). Every file of a run must name the same ones.
     fn select_tags(&mut self, value: &SNode, state: &mut DesiredState) {
         let tags_field = Kind::Service.schema().field("tags").cloned();
-        let Some(v) = self.value(value, tags_field.as_ref(), "_info.select_tags") else {
+        let Some(v) = self.value(value, tags_field.as_ref(), Path::Text("_info.select_tags"))
+        else {
             return;
         };
         let mut tags: Vec<String> = v
@@ -332,7 +338,7 @@ impl Loader<'_> {
                 if let Some(v) = self.value(
                     fv,
                     Some(&field),
-                    &format!("_info.defaults.{name}.{field_name}"),
+                    Path::Text(&format!("_info.defaults.{name}.{field_name}")),
                 ) {
                     let loc = self.loc(fv);
                     self.defaults
@@ -440,7 +446,7 @@ impl Loader<'_> {
                 "service: missing `name` (or `id`): carl matches services to the gateway by name",
             );
         }
-        self.validate(&entity, &failed);
+        self.pending.push((state.entities.len(), failed));
         state.entities.push(entity);
         for (key, value) in parsed.nested {
             if let Some((child, field)) = children.iter().find(|(c, _)| c.dao() == key) {
@@ -482,95 +488,6 @@ impl Loader<'_> {
         true
     }
 
-    /// Validates `entity` as Kong would on insert (defaults, types, validators, entity
-    /// checks, Lua typedef rules), offline. Fields already reported are not again.
-    fn validate(&mut self, entity: &DesiredEntity, failed: &std::collections::HashSet<String>) {
-        let kind = entity.kind;
-        let mut obj = entity.fields.clone();
-        for (field, _) in kind.foreign_keys() {
-            if entity.references.contains_key(*field) {
-                // References resolve later; here only their presence matters.
-                obj.insert((*field).to_owned(), serde_json::json!({ "id": uuid_nil() }));
-            }
-        }
-        // A plugin carl's snapshot does not know (a custom one, or one newer than Kong
-        // 3.9) is checked without its config; the gateway checks the rest (`--online`).
-        if let Some(name) = obj.get("name").and_then(Value::as_str)
-            && kind == Kind::Plugin
-            && carl_model::schema::plugin(name).is_none()
-        {
-            let what = if carl_model::schema::BUNDLED_PLUGINS.contains(&name) {
-                "is bundled with Kong 3.9 but not in carl's offline schema snapshot".to_owned()
-            } else {
-                let hint =
-                    typo_suggestion(name, carl_model::schema::BUNDLED_PLUGINS.iter().copied());
-                match hint.strip_prefix(", ") {
-                    Some(hint) => format!("is not bundled with Kong 3.9 ({hint})"),
-                    None => "is not bundled with Kong 3.9 (a custom plugin?)".to_owned(),
-                }
-            };
-            let location = entity.location_of("name").clone();
-            self.warnings.push(Diagnostic {
-                location: Some(location),
-                file: self.file.clone(),
-                message: format!(
-                    "plugin `{name}` {what}: its config is not checked offline; \
-                     `carl validate --online` checks it with the gateway"
-                ),
-            });
-            obj.remove("config");
-            let schema = kind.schema();
-            carl_model::fill_defaults(kind, schema, &mut obj);
-            if let Err(v) = carl_model::validate::validate(
-                schema,
-                kind.dao(),
-                &obj,
-                &carl_model::kong_rules::KongCustom,
-            ) {
-                self.report(entity, &v, failed);
-            }
-            return;
-        }
-        // The subschema is chosen on the entity with its defaults (routes without
-        // `protocols` are http/https), then its own defaults apply.
-        let mut probe = obj.clone();
-        carl_model::fill_defaults(kind, kind.schema(), &mut probe);
-        let schema = match carl_model::schema::effective(kind, &probe) {
-            Ok(s) => s,
-            Err(v) => return self.report(entity, &v, failed),
-        };
-        carl_model::fill_defaults(kind, schema, &mut obj);
-        if let Err(v) = carl_model::validate::validate(
-            schema,
-            kind.dao(),
-            &obj,
-            &carl_model::kong_rules::KongCustom,
-        ) {
-            self.report(entity, &v, failed);
-        }
-    }
-
-    fn report(
-        &mut self,
-        entity: &DesiredEntity,
-        v: &carl_model::validate::Violations,
-        failed: &std::collections::HashSet<String>,
-    ) {
-        let kind = entity.kind;
-        for message in &v.entity {
-            self.error_at(entity.location.clone(), format!("{kind}: {message}"));
-        }
-        for (field, err) in &v.fields {
-            if failed.contains(field) || entity.references.contains_key(field) {
-                continue;
-            }
-            let location = entity.location_of(field).clone();
-            for (path, message) in flatten(field, err) {
-                self.error_at(location.clone(), format!("{kind}.{path}: {message}"));
-            }
-        }
-    }
-
     fn error_at(&mut self, location: Location, message: impl Into<String>) {
         self.diagnostics.push(Diagnostic {
             location: Some(location),
@@ -601,7 +518,7 @@ impl Loader<'_> {
             field_locations: BTreeMap::new(),
         };
         let mut children = Vec::new();
-        let mut failed = std::collections::HashSet::new();
+        let mut failed = Failed::new();
         // A plugin's config is described by that plugin's schema, when carl knows it.
         let plugin_config = (kind == Kind::Plugin)
             .then(|| {
@@ -644,7 +561,7 @@ impl Loader<'_> {
                     // Kong's to set; accepted and ignored as decK dumps carry them. Other
                     // `auto` fields (a key-auth `key`) are generated only when absent.
                 }
-                Some(f) => match self.value(value, Some(f), &format!("{kind}.{name}")) {
+                Some(f) => match self.value(value, Some(f), Path::Field(kind, name)) {
                     Some(v) => {
                         entity.fields.insert(name.to_owned(), v);
                     }
@@ -653,7 +570,7 @@ impl Loader<'_> {
                     }
                 },
                 None if kind == Kind::Service && name == "url" => {
-                    if let Some(v) = self.value(value, None, "service.url") {
+                    if let Some(v) = self.value(value, None, Path::Text("service.url")) {
                         entity.fields.insert(name.to_owned(), v);
                     }
                 }
@@ -719,7 +636,7 @@ impl Loader<'_> {
         match &value.value {
             Node::Null => None,
             Node::Str(_) => {
-                let s = self.value(value, None, &format!("{kind}.{field}"))?;
+                let s = self.value(value, None, Path::Field(kind, field))?;
                 Some(by_str(s.as_str().unwrap_or_default()))
             }
             Node::Map(entries) => {
@@ -727,13 +644,14 @@ impl Loader<'_> {
                 let before = self.diagnostics.len();
                 for (k, v) in entries {
                     let key = self.key(k)?;
-                    let text = match self.value(v, None, &format!("{kind}.{field}.{key}"))? {
-                        Value::String(s) => s,
-                        _ => {
-                            self.error(v, format!("{kind}.{field}.{key}: expected a string"));
-                            return None;
-                        }
-                    };
+                    let text =
+                        match self.value(v, None, Path::Key(&Path::Field(kind, field), key))? {
+                            Value::String(s) => s,
+                            _ => {
+                                self.error(v, format!("{kind}.{field}.{key}: expected a string"));
+                                return None;
+                            }
+                        };
                     match key {
                         "id" if carl_model::is_uuid(&text) => found = Some(Reference::Id(text)),
                         "id" => self.error(v, format!("{kind}.{field}.id: expected a UUID")),
@@ -764,7 +682,7 @@ impl Loader<'_> {
 
     /// Converts a YAML value to JSON, interpolating strings and checking it against
     /// `field` when the schema knows it. `None` when an error was reported.
-    fn value(&mut self, node: &SNode, field: Option<&Field>, path: &str) -> Option<Value> {
+    fn value(&mut self, node: &SNode, field: Option<&Field>, path: Path<'_>) -> Option<Value> {
         let value = match &node.value {
             Node::Null => return Some(Value::Null),
             Node::Bool(b) => Value::Bool(*b),
@@ -825,7 +743,7 @@ impl Loader<'_> {
                 let mut out = Vec::with_capacity(items.len());
                 let mut ok = true;
                 for (i, item) in items.iter().enumerate() {
-                    match self.value(item, element, &format!("{path}[{i}]")) {
+                    match self.value(item, element, Path::Index(&path, i)) {
                         Some(v) => out.push(v),
                         None => ok = false,
                     }
@@ -847,7 +765,7 @@ impl Loader<'_> {
                         FieldType::Record => f.fields.iter().find(|sf| sf.name == key),
                         _ => None,
                     });
-                    match self.value(v, sub, &format!("{path}.{key}")) {
+                    match self.value(v, sub, Path::Key(&path, key)) {
                         Some(v) => {
                             out.insert(key.to_owned(), v);
                         }
@@ -888,6 +806,201 @@ impl Loader<'_> {
                 self.error_at(loc, e.message);
                 None
             }
+        }
+    }
+}
+
+/// Validates `entity` as Kong would on insert (defaults, types, validators, entity
+/// checks, Lua typedef rules), offline. Fields already reported are not again.
+fn check_entity(entity: &DesiredEntity, failed: &Failed, out: &mut Checked) {
+    let kind = entity.kind;
+    let mut obj = entity.fields.clone();
+    for (field, _) in kind.foreign_keys() {
+        if entity.references.contains_key(*field) {
+            // References resolve later; here only their presence matters.
+            obj.insert((*field).to_owned(), serde_json::json!({ "id": uuid_nil() }));
+        }
+    }
+    // A plugin carl's snapshot does not know (a custom one, or one newer than Kong
+    // 3.9) is checked without its config; the gateway checks the rest (`--online`).
+    if let Some(name) = obj.get("name").and_then(Value::as_str)
+        && kind == Kind::Plugin
+        && carl_model::schema::plugin(name).is_none()
+    {
+        let what = if carl_model::schema::BUNDLED_PLUGINS.contains(&name) {
+            "is bundled with Kong 3.9 but not in carl's offline schema snapshot".to_owned()
+        } else {
+            let hint = typo_suggestion(name, carl_model::schema::BUNDLED_PLUGINS.iter().copied());
+            match hint.strip_prefix(", ") {
+                Some(hint) => format!("is not bundled with Kong 3.9 ({hint})"),
+                None => "is not bundled with Kong 3.9 (a custom plugin?)".to_owned(),
+            }
+        };
+        let location = entity.location_of("name").clone();
+        out.warnings.push(Diagnostic {
+            file: location.file.clone(),
+            location: Some(location),
+            message: format!(
+                "plugin `{name}` {what}: its config is not checked offline; \
+                 `carl validate --online` checks it with the gateway"
+            ),
+        });
+        obj.remove("config");
+        let schema = kind.schema();
+        carl_model::fill_defaults(kind, schema, &mut obj);
+        if let Err(v) = carl_model::validate::validate(
+            schema,
+            kind.dao(),
+            &obj,
+            &carl_model::kong_rules::KongCustom,
+        ) {
+            report(entity, &v, failed, out);
+        }
+        return;
+    }
+    // The subschema is chosen on the entity with its defaults (routes without
+    // `protocols` are http/https), then its own defaults apply (filling again
+    // only adds what the subschema has and the base schema had not).
+    carl_model::fill_defaults(kind, kind.schema(), &mut obj);
+    let schema = match carl_model::schema::effective(kind, &obj) {
+        Ok(s) => s,
+        Err(v) => return report(entity, &v, failed, out),
+    };
+    if !std::ptr::eq(schema, kind.schema()) {
+        carl_model::fill_defaults(kind, schema, &mut obj);
+    }
+    if let Err(v) = carl_model::validate::validate(
+        schema,
+        kind.dao(),
+        &obj,
+        &carl_model::kong_rules::KongCustom,
+    ) {
+        report(entity, &v, failed, out);
+    }
+}
+
+fn report(
+    entity: &DesiredEntity,
+    v: &carl_model::validate::Violations,
+    failed: &Failed,
+    out: &mut Checked,
+) {
+    let kind = entity.kind;
+    for message in &v.entity {
+        out.error_at(entity.location.clone(), format!("{kind}: {message}"));
+    }
+    for (field, err) in &v.fields {
+        if failed.contains(field) || entity.references.contains_key(field) {
+            continue;
+        }
+        let location = entity.location_of(field).clone();
+        for (path, message) in flatten(field, err) {
+            out.error_at(location.clone(), format!("{kind}.{path}: {message}"));
+        }
+    }
+}
+
+/// Fields already reported for an entity, not to be reported again by validation.
+pub(crate) type Failed = std::collections::HashSet<String>;
+
+/// What validating entities found.
+#[derive(Default)]
+struct Checked {
+    diagnostics: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Checked {
+    fn error_at(&mut self, location: Location, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic {
+            file: location.file.clone(),
+            location: Some(location),
+            message: message.into(),
+        });
+    }
+}
+
+/// The checks that need every file loaded: each entity validated, duplicates and
+/// references, all at once on the cores there are.
+pub(crate) fn check_state(
+    state: &mut DesiredState,
+    pending: &[(usize, Failed)],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let shared: &DesiredState = state;
+    let (mut checked, mut across) = std::thread::scope(|scope| {
+        let across = scope.spawn(|| {
+            let mut found = Vec::new();
+            check_duplicates(shared, &mut found);
+            check_references(shared, &mut found);
+            found
+        });
+        let mut checked = Checked::default();
+        check_all(shared, pending, &mut checked);
+        let across = across
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (checked, across)
+    });
+    diagnostics.append(&mut checked.diagnostics);
+    diagnostics.append(&mut across);
+    state.warnings.append(&mut checked.warnings);
+}
+
+/// Validates `pending` entities of `state` on all cores: validating is most of the
+/// cost of loading a large file, and entities are independent.
+fn check_all(state: &DesiredState, pending: &[(usize, Failed)], out: &mut Checked) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(8);
+    if threads < 2 || pending.len() < 256 {
+        for (i, failed) in pending {
+            check_entity(&state.entities[*i], failed, out);
+        }
+        return;
+    }
+    let chunk = pending.len().div_ceil(threads);
+    let results: Vec<Checked> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pending
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut found = Checked::default();
+                    for (i, failed) in part {
+                        check_entity(&state.entities[*i], failed, &mut found);
+                    }
+                    found
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    for mut r in results {
+        out.diagnostics.append(&mut r.diagnostics);
+        out.warnings.append(&mut r.warnings);
+    }
+}
+
+/// Where a value is in an entity, for messages (`route.paths[1]`); built only when a
+/// message needs it, as most values have none.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Text(&'a str),
+    Field(Kind, &'a str),
+    Index(&'a Path<'a>, usize),
+    Key(&'a Path<'a>, &'a str),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Text(t) => f.write_str(t),
+            Path::Field(kind, name) => write!(f, "{kind}.{name}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
         }
     }
 }

@@ -272,7 +272,14 @@ pub(crate) fn fill_record(fields: &[Field], obj: &mut Object) {
         if field.auto {
             continue;
         }
-        let entry = obj.entry(field.name.clone()).or_insert(Value::Null);
+        // Look up before inserting: most fields are there, and `entry` would allocate
+        // the key every time.
+        if !obj.contains_key(&field.name) {
+            obj.insert(field.name.clone(), Value::Null);
+        }
+        let Some(entry) = obj.get_mut(&field.name) else {
+            continue;
+        };
         if entry.is_null() {
             if let Some(default) = &field.default {
                 *entry = default.clone();
@@ -319,8 +326,8 @@ pub fn effective(
 ) -> Result<&'static Schema, crate::validate::Violations> {
     use crate::validate::{REQUIRED, Violations};
     use std::collections::HashMap;
-    use std::sync::Mutex;
-    static MERGED: LazyLock<Mutex<HashMap<(Kind, String), &'static Schema>>> =
+    use std::sync::RwLock;
+    static MERGED: LazyLock<RwLock<HashMap<(Kind, usize), &'static Schema>>> =
         LazyLock::new(Default::default);
     let base = builtin(kind);
     let sub: &'static Schema = match kind {
@@ -384,11 +391,15 @@ pub fn effective(
         },
         _ => return Ok(base),
     };
-    let mut cache = MERGED.lock().unwrap_or_else(|e| e.into_inner());
-    // Route families share a subschema; key the cache by the subschema itself.
-    let family = format!("{:p}", sub as *const Schema);
+    // Route families share a subschema; key the cache by the subschema itself (a
+    // static, so its address is stable). Read-locked: validation runs on all cores.
+    let key = (kind, sub as *const Schema as usize);
+    if let Some(merged) = MERGED.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(*merged);
+    }
+    let mut cache = MERGED.write().unwrap_or_else(|e| e.into_inner());
     Ok(*cache
-        .entry((kind, family))
+        .entry(key)
         .or_insert_with(|| Box::leak(Box::new(base.with_subschema(sub)))))
 }
 

@@ -368,11 +368,26 @@ impl Validator<'_> {
                 let Some(obj) = value.as_object() else {
                     return Err(json!("expected a record"));
                 };
-                // Kong fills a record's defaults before validating it.
-                let mut copy = obj.clone();
-                crate::schema::fill_record(&field.fields, &mut copy);
+                // Kong fills a record's defaults before validating it; a record that
+                // already has every field (the caller filled defaults) is not copied.
+                let complete = field.fields.iter().all(|f| {
+                    f.auto
+                        || obj.get(&f.name).is_some_and(|v| {
+                            !v.is_null()
+                                || (f.default.is_none()
+                                    && !(f.ty == FieldType::Record && f.required))
+                        })
+                });
+                let copy = if complete {
+                    std::borrow::Cow::Borrowed(obj)
+                } else {
+                    let mut copy = obj.clone();
+                    crate::schema::fill_record(&field.fields, &mut copy);
+                    std::borrow::Cow::Owned(copy)
+                };
+                let copy: &Object = &copy;
                 let mut errors = BTreeMap::new();
-                self.record_fields(&field.fields, &copy, path, &mut errors);
+                self.record_fields(&field.fields, copy, path, &mut errors);
                 for f in &field.fields {
                     if f.required && copy.get(&f.name).is_none_or(Value::is_null) {
                         errors.insert(f.name.clone(), json!(REQUIRED));
@@ -384,7 +399,7 @@ impl Validator<'_> {
                 };
                 if let Some(checks) = field.raw.get("entity_checks").and_then(Value::as_array) {
                     for check in checks {
-                        self.entity_check(&field.fields, check, &copy, &mut nested);
+                        self.entity_check(&field.fields, check, copy, &mut nested);
                     }
                 }
                 if !nested.is_empty() {
@@ -442,6 +457,10 @@ impl Validator<'_> {
     /// The generic validators, in `Schema.validators_order`.
     fn validators(&self, field: &Field, value: &Value, path: &str) -> Result<(), String> {
         let raw = &field.checks;
+        // Most fields have no validator at all: skip the two dozen lookups below.
+        if raw.as_object().is_none_or(serde_json::Map::is_empty) {
+            return self.custom.field(self.schema_name, path, value);
+        }
         if let Some(eq) = raw.get("eq").filter(|e| !e.is_null())
             && value != eq
         {
@@ -780,20 +799,20 @@ impl Validator<'_> {
         let then_field = arg.get("then_field")?.as_str()?;
         let if_value = get_path(entity, if_field).cloned().unwrap_or(Value::Null);
         let then_value = get_path(entity, then_field).cloned().unwrap_or(Value::Null);
-        let if_match = arg.get("if_match").cloned().unwrap_or_else(|| json!({}));
+        let if_match = arg.get("if_match").unwrap_or(&EMPTY_MATCHER);
         if self
-            .matches_with(field_at(fields, if_field), &if_match, &if_value)
+            .matches_with(field_at(fields, if_field), if_match, &if_value)
             .is_err()
         {
             return None;
         }
-        let then_match = arg.get("then_match").cloned().unwrap_or_else(|| json!({}));
+        let then_match = arg.get("then_match").unwrap_or(&EMPTY_MATCHER);
         let failure = if then_match.get("required").and_then(Value::as_bool) == Some(true)
             && then_value.is_null()
         {
             Some(json!(REQUIRED))
         } else {
-            self.matches_with(field_at(fields, then_field), &then_match, &then_value)
+            self.matches_with(field_at(fields, then_field), then_match, &then_value)
                 .err()
         };
         let err = failure?;
@@ -812,9 +831,9 @@ impl Validator<'_> {
     ) -> Option<String> {
         let if_field = arg.get("if_field")?.as_str()?;
         let if_value = get_path(entity, if_field)?;
-        let if_match = arg.get("if_match").cloned().unwrap_or_else(|| json!({}));
+        let if_match = arg.get("if_match").unwrap_or(&EMPTY_MATCHER);
         let (names, err) = if self
-            .matches_with(field_at(fields, if_field), &if_match, if_value)
+            .matches_with(field_at(fields, if_field), if_match, if_value)
             .is_ok()
         {
             (arg.get("then_at_least_one_of")?, arg.get("then_err"))
@@ -845,25 +864,40 @@ impl Validator<'_> {
 
 /// `field`'s definition with a conditional's matcher on top, built once per schema
 /// field and matcher: entity checks run for every entity, and the schemas never change.
-fn matcher_field(field: Option<&Field>, matcher: &Value) -> Result<std::sync::Arc<Field>, String> {
+fn matcher_field(field: Option<&Field>, matcher: &Value) -> Result<std::rc::Rc<Field>, String> {
+    use std::cell::RefCell;
     use std::collections::HashMap;
-    use std::sync::{Arc, LazyLock, Mutex};
-    static CACHE: LazyLock<Mutex<HashMap<String, Arc<Field>>>> = LazyLock::new(Default::default);
-    let key = format!(
-        "{}|{}|{}",
-        field.map_or("", |f| f.name.as_str()),
-        field.map_or(String::new(), |f| f
-            .raw
-            .get("type")
-            .map(Value::to_string)
-            .unwrap_or_default()),
-        matcher
+    use std::rc::Rc;
+    /// (matcher, field attributes) the entry was built from, and the merged field.
+    type Entry = (Value, Value, Rc<Field>);
+    // Per thread, so parallel validation never waits on a lock.
+    thread_local! {
+        static CACHE: RefCell<HashMap<(usize, usize), Vec<Entry>>> = RefCell::default();
+    }
+    // Keyed by where the field and the matcher live (no hashing of their contents on
+    // every entity), and checked by value: a schema fetched from a gateway may be
+    // freed and its address reused.
+    let key = (
+        field.map_or(0, |f| f as *const Field as usize),
+        matcher as *const Value as usize,
     );
-    if let Some(f) = CACHE.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(f.clone());
+    let null = Value::Null;
+    let field_raw = field.map_or(&null, |f| &f.raw);
+    let hit = CACHE.with_borrow(|cache| {
+        cache.get(&key).and_then(|entries| {
+            entries
+                .iter()
+                .find(|(m, r, _)| m == matcher && r == field_raw)
+                .map(|(_, _, f)| f.clone())
+        })
+    });
+    if let Some(f) = hit {
+        return Ok(f);
     }
     let mut attrs = field.map_or_else(|| json!({"type": "any"}), |f| f.raw.clone());
-    if let (Some(a), Some(m)) = (attrs.as_object_mut(), matcher.as_object()) {
+    let no_keys = serde_json::Map::new();
+    let m = matcher.as_object().unwrap_or(&no_keys);
+    if let Some(a) = attrs.as_object_mut() {
         for (k, v) in m {
             a.insert(k.clone(), v.clone());
         }
@@ -877,13 +911,18 @@ fn matcher_field(field: Option<&Field>, matcher: &Value) -> Result<std::sync::Ar
     {
         a.insert("type".into(), json!("json"));
     }
-    let f = Arc::new(Field::parse_attrs("", &attrs)?);
-    CACHE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key, f.clone());
+    let f = Rc::new(Field::parse_attrs("", &attrs)?);
+    CACHE.with_borrow_mut(|cache| {
+        cache
+            .entry(key)
+            .or_default()
+            .push((matcher.clone(), field_raw.clone(), f.clone()));
+    });
     Ok(f)
 }
+
+/// A conditional without `if_match` / `then_match` matches anything.
+static EMPTY_MATCHER: Value = Value::Null;
 
 fn numeric_eq(a: &Value, b: &Value) -> bool {
     match (a.as_f64(), b.as_f64()) {
@@ -894,15 +933,23 @@ fn numeric_eq(a: &Value, b: &Value) -> bool {
 
 /// Lua `string.match(s, p) ~= nil`. A pattern carl cannot compile never rejects.
 fn matches(pattern: &str, s: &str) -> bool {
+    use std::cell::RefCell;
     use std::collections::HashMap;
-    use std::sync::{LazyLock, Mutex};
-    static CACHE: LazyLock<Mutex<HashMap<String, Option<LuaPattern>>>> =
-        LazyLock::new(Default::default);
-    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    let compiled = cache
-        .entry(pattern.to_owned())
-        .or_insert_with(|| LuaPattern::new(pattern).ok());
-    compiled.as_ref().is_none_or(|p| p.is_match(s))
+    use std::rc::Rc;
+    // Per thread: validation runs on several threads, and a shared lock held while
+    // matching serialised them.
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, Option<Rc<LuaPattern>>>> = RefCell::default();
+    }
+    let compiled = CACHE.with_borrow_mut(|cache| match cache.get(pattern) {
+        Some(p) => p.clone(),
+        None => {
+            let p = LuaPattern::new(pattern).ok().map(Rc::new);
+            cache.insert(pattern.to_owned(), p.clone());
+            p
+        }
+    });
+    compiled.is_none_or(|p| p.is_match(s))
 }
 
 #[cfg(test)]

@@ -11,11 +11,20 @@ use std::time::{Duration, Instant};
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1);
+    let rest: Vec<String> = std::env::args().skip(2).collect();
     let result = match task.as_deref() {
         Some("demo") => demo(),
+        Some("gen") => gen_task(&rest),
+        Some("bench") => match rest.first().map(String::as_str) {
+            Some("load") => bench::load(&root(), &rest[1..]),
+            _ => Err("usage: cargo xtask bench load [--services N] [--runs N]".into()),
+        },
         Some("-h" | "--help") | None => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  demo    run carl against a local kong-sim: plan, apply, check, drift"
+                "usage: cargo xtask <task>\n\ntasks:\n  \
+                 demo    run carl against a local kong-sim: plan, apply, check, drift\n  \
+                 gen     write a generated gateway: --services N [--mutate PCT] [--tag T] [--seed S] [--out FILE]\n  \
+                 bench   benchmarks: `bench load [--services N] [--runs N]` times carl validate on a generated file"
             );
             Ok(())
         }
@@ -26,6 +35,22 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("xtask: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+mod bench;
+mod generate;
+
+/// `cargo xtask gen`: the generated file on stdout, or in `--out FILE`.
+fn gen_task(args: &[String]) -> Result<(), String> {
+    let (opts, out) = generate::parse_args(args)?;
+    let text = generate::generate(&opts)?;
+    match out {
+        Some(path) => std::fs::write(&path, text).map_err(|e| format!("{path}: {e}")),
+        None => {
+            print!("{text}");
+            Ok(())
         }
     }
 }
