@@ -16,21 +16,43 @@ struct Run {
     cpu: Duration,
 }
 
-/// CPU time (user + system) and peak RSS (KiB) of all waited-for children so far.
-fn children_usage() -> (Duration, u64) {
-    // SAFETY: getrusage writes into the zeroed struct we own; RUSAGE_CHILDREN is valid.
+/// Runs `cmd` to completion and returns its stdout, exit status, CPU time (user +
+/// system) and peak RSS in KiB, from wait4's rusage for that one process.
+fn run_measured(cmd: &mut Command) -> Result<(Vec<u8>, i32, Duration, u64), String> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let mut stdout = Vec::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_end(&mut stdout).map_err(|e| e.to_string())?;
+    }
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: wait4 on our own child's pid, writing into locals we own. The child is
+    // reaped here, so `child` is never waited on again.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        if libc::wait4(pid, &mut status, 0, &mut usage) < 0 {
+            return Err(format!("wait4: {}", std::io::Error::last_os_error()));
+        }
         usage
     };
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
     };
-    (
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    Ok((
+        stdout,
+        code,
         tv(usage.ru_utime) + tv(usage.ru_stime),
         usage.ru_maxrss as u64,
-    )
+    ))
 }
 
 pub fn load(root: &Path, args: &[String]) -> Result<(), String> {
@@ -62,6 +84,7 @@ pub fn load(root: &Path, args: &[String]) -> Result<(), String> {
     if !status.success() {
         return Err("release build failed".into());
     }
+    let root = root.canonicalize().map_err(|e| e.to_string())?;
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let file = dir.join(format!("gateway-{services}.yaml"));
@@ -76,31 +99,23 @@ pub fn load(root: &Path, args: &[String]) -> Result<(), String> {
 
     let mut results = Vec::new();
     let mut entities = String::new();
+    let mut peak_kib = 0;
     for _ in 0..runs.max(1) {
-        let (cpu_before, _) = children_usage();
         let started = Instant::now();
-        let out = Command::new(&carl)
-            .args(["validate", "-f"])
-            .arg(&file)
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run carl: {e}"))?;
+        let (stdout, code, cpu, rss) = run_measured(
+            Command::new(&carl)
+                .args(["validate", "-f"])
+                .arg(&file)
+                .env("NO_COLOR", "1"),
+        )?;
         let wall = started.elapsed();
-        if !out.status.success() {
-            return Err(format!(
-                "carl validate failed on the generated file ({})",
-                out.status
-            ));
+        if code != 0 {
+            return Err(format!("carl validate failed on the generated file (exit {code})"));
         }
-        entities = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let (cpu_after, _) = children_usage();
-        results.push(Run {
-            wall,
-            cpu: cpu_after - cpu_before,
-        });
+        entities = String::from_utf8_lossy(&stdout).trim().to_owned();
+        peak_kib = peak_kib.max(rss);
+        results.push(Run { wall, cpu });
     }
-    let (_, peak_kib) = children_usage();
     results.sort_by_key(|r| r.wall);
     let median = &results[results.len() / 2];
     let best = &results[0];
