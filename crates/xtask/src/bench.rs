@@ -110,7 +110,9 @@ pub fn load(root: &Path, args: &[String]) -> Result<(), String> {
         )?;
         let wall = started.elapsed();
         if code != 0 {
-            return Err(format!("carl validate failed on the generated file (exit {code})"));
+            return Err(format!(
+                "carl validate failed on the generated file (exit {code})"
+            ));
         }
         entities = String::from_utf8_lossy(&stdout).trim().to_owned();
         peak_kib = peak_kib.max(rss);
