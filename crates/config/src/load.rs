@@ -140,6 +140,8 @@ impl Loader<'_> {
             return;
         };
         let mut version_seen = false;
+        let mut legacy = false;
+        let first = state.entities.len();
         // `_info` first: its defaults apply to entities wherever they are in the file.
         for (key, value) in entries {
             if matches!(&key.value, Node::Str(k) if k == "_info") {
@@ -151,6 +153,7 @@ impl Loader<'_> {
             match name {
                 "_format_version" => {
                     version_seen = true;
+                    legacy = matches!(&value.value, Node::Str(v) if v == "1.1" || v == "2.1");
                     self.format_version(value);
                 }
                 "_info" => {}
@@ -180,6 +183,30 @@ impl Loader<'_> {
                 root,
                 "missing `_format_version`: add `_format_version: \"3.0\"` at the top of the file",
             );
+        }
+        if legacy {
+            self.legacy_regex_paths(&state.entities[first..]);
+        }
+    }
+
+    /// In a Kong 2.x file, the route paths Kong 2 would have treated as regexes, which
+    /// Kong 3 matches literally unless prefixed with `~` (what `deck file convert` does).
+    fn legacy_regex_paths(&mut self, entities: &[DesiredEntity]) {
+        for route in entities.iter().filter(|e| e.kind == Kind::Route) {
+            let paths = route.fields.get("paths").and_then(Value::as_array);
+            for path in paths.into_iter().flatten().filter_map(Value::as_str) {
+                if !path.starts_with('~')
+                    && path.contains([
+                        '[', ']', '(', ')', '{', '}', '*', '+', '?', '|', '^', '$', '\\',
+                    ])
+                {
+                    let location = route.location_of("paths").clone();
+                    self.error_at(
+                        location,
+                        format!("route.paths: '{path}' is a regex in Kong 2.x; in format 3.0 write '~{path}'"),
+                    );
+                }
+            }
         }
     }
 
