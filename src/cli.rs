@@ -40,15 +40,68 @@ pub struct GlobalArgs {
     )]
     pub kong_addr: String,
 
-    /// Extra header for every Admin API request, as 'Name: value' (repeatable).
+    /// Extra header for every Admin API request, as 'Name: value' (repeatable), e.g.
+    /// 'Kong-Admin-Token: ...' for RBAC. In CARL_HEADERS, one header per line.
     #[arg(
         long = "header",
         global = true,
         env = "CARL_HEADERS",
+        hide_env_values = true,
         value_delimiter = '\n',
         value_name = "NAME: VALUE"
     )]
     pub headers: Vec<String>,
+
+    /// Kong Enterprise workspace to manage (requests go to /WORKSPACE/...).
+    #[arg(long, global = true, env = "CARL_WORKSPACE", value_name = "NAME")]
+    pub workspace: Option<String>,
+
+    /// PEM file of the CA(s) that signed the Admin API's certificate; replaces the
+    /// system's CAs. Kong's self-generated admin certificate needs this.
+    #[arg(long, global = true, env = "CARL_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Client certificate for mutual TLS: a PEM file, or the PEM itself (as CI
+    /// variables hold it).
+    #[arg(
+        long,
+        global = true,
+        env = "CARL_TLS_CLIENT_CERT",
+        hide_env_values = true,
+        value_name = "PEM|FILE"
+    )]
+    pub tls_client_cert: Option<String>,
+
+    /// The client certificate's private key: a PEM file, or the PEM itself.
+    #[arg(
+        long,
+        global = true,
+        env = "CARL_TLS_CLIENT_KEY",
+        hide_env_values = true,
+        value_name = "PEM|FILE"
+    )]
+    pub tls_client_key: Option<String>,
+
+    /// Verify the Admin API's certificate for this name (and send it as SNI) while
+    /// connecting to --kong-addr's host.
+    #[arg(long, global = true, env = "CARL_TLS_SERVER_NAME", value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+
+    /// Do not verify the Admin API's certificate. Dangerous: anyone on the path can
+    /// read and change what carl sends, credentials included. Warned on every run.
+    #[arg(long, global = true, env = "CARL_TLS_SKIP_VERIFY")]
+    pub tls_skip_verify: bool,
+
+    /// Retries of a request that failed transiently (connection error, timeout, 429,
+    /// 502, 503, 504), with jittered exponential backoff; Retry-After is honoured.
+    #[arg(
+        long,
+        global = true,
+        env = "CARL_RETRIES",
+        default_value_t = 4,
+        value_name = "N"
+    )]
+    pub retries: u32,
 
     /// Most Admin API requests in flight at once.
     #[arg(long, global = true, env = "CARL_PARALLELISM", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -90,6 +143,66 @@ pub enum Command {
         carl validate -f gateway.yaml                 # offline, no request\n  \
         carl validate -f gateway.yaml --online        # also ask the gateway, writes nothing")]
     Validate(ValidateArgs),
+    /// Check that carl can reach and use the Admin API: Kong's version, edition and
+    /// database mode, round-trip latency, and the TLS in use.
+    #[command(after_help = "Examples:\n  \
+        carl ping\n  \
+        carl ping --kong-addr https://kong-admin:8444 --ca-cert ca.pem \\\n      \
+        --tls-client-cert client.pem --tls-client-key client.key\n\n\
+        Exit codes: 0 reachable, 1 not (with the cause).")]
+    Ping(PingArgs),
+    /// Write the whole live gateway as a desired-state file: a backup that carl can
+    /// apply to rebuild it, and a start for a repository.
+    #[command(after_help = "Examples:\n  \
+        carl dump -o gateway.yaml\n  \
+        carl dump --select-tag team-a -o team-a.yaml   # only what team-a manages\n  \
+        carl dump --redact-secrets                     # for reading, not restoring\n\n\
+        The dump includes secrets (credential keys, passwords, private keys) unless\n\
+        --redact-secrets: store it as you store those secrets.")]
+    Dump(DumpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// Output format.
+    #[arg(long, env = "CARL_FORMAT", value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Write to this file (mode 0600) instead of stdout.
+    #[arg(
+        short = 'o',
+        long = "output",
+        env = "CARL_DUMP_OUTPUT",
+        value_name = "FILE"
+    )]
+    pub output: Option<PathBuf>,
+    /// File format.
+    #[arg(long, env = "CARL_DUMP_FORMAT", value_enum, default_value_t = DumpFormat::Yaml)]
+    pub format: DumpFormat,
+    /// Dump only entities carrying all these tags, and write them as the file's
+    /// `_info.select_tags` (repeatable).
+    #[arg(
+        long = "select-tag",
+        env = "CARL_SELECT_TAGS",
+        value_delimiter = ',',
+        value_name = "TAG"
+    )]
+    pub select_tags: Vec<String>,
+    /// Keep every entity's id.
+    #[arg(long, env = "CARL_WITH_ID")]
+    pub with_id: bool,
+    /// Replace credential keys, passwords and private keys with ${CARL_REDACTED}.
+    #[arg(long, env = "CARL_REDACT_SECRETS")]
+    pub redact_secrets: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DumpFormat {
+    Yaml,
+    Json,
 }
 
 #[derive(Debug, Args)]

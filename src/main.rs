@@ -2,6 +2,8 @@
 //! `crates/`; see docs/ARCHITECTURE.md.
 
 mod cli;
+mod connect;
+mod gateway;
 mod reconcile;
 
 use std::process::ExitCode;
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
         match cli.command {
             cli::Command::Reconcile(args) => reconcile::run(&cli.global, &args).await,
             cli::Command::Validate(args) => reconcile::validate(&cli.global, &args).await,
+            cli::Command::Ping(args) => gateway::ping(&cli.global, &args).await,
+            cli::Command::Dump(args) => gateway::dump(&cli.global, &args).await,
         }
     });
     ExitCode::from(code)

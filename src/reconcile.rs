@@ -3,7 +3,9 @@
 use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
-use carl_admin_client::{AdminClient, ClientConfig};
+use carl_admin_client::AdminClient;
+
+use crate::connect::client;
 use carl_config::DesiredState;
 use carl_executor::Outcome;
 use carl_model::Kind;
@@ -157,23 +159,6 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         };
     }
     apply(&client, &plan, global.parallelism.into()).await
-}
-
-fn client(global: &GlobalArgs) -> Result<AdminClient, String> {
-    let mut headers = Vec::new();
-    for h in global.headers.iter().filter(|h| !h.trim().is_empty()) {
-        let (name, value) = h
-            .split_once(':')
-            .ok_or_else(|| format!("--header '{h}': expected 'Name: value'"))?;
-        headers.push((name.trim().to_owned(), value.trim().to_owned()));
-    }
-    let config = ClientConfig {
-        addr: global.kong_addr.clone(),
-        timeout: global.timeout,
-        headers,
-        parallelism: global.parallelism.into(),
-    };
-    AdminClient::new(&config).map_err(|e| e.to_string())
 }
 
 /// The target Kong's schemas, so defaults match its version (DESIGN.md decision 4);

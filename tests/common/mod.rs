@@ -21,6 +21,31 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// A kong-sim with these settings (TLS, DB-less, faults), whatever
+    /// `CARL_TEST_KONG_ADDR` says: for what only an emulator can be told to do.
+    pub fn start_sim(config: kong_sim::SimConfig) -> Gateway {
+        carl_admin_client::init_crypto();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .tls_danger_accept_invalid_certs(true)
+            .build()
+            .expect("http client");
+        let sim = runtime
+            .block_on(kong_sim::start(config))
+            .expect("kong-sim starts");
+        Gateway {
+            url: sim.url(),
+            runtime,
+            sim: Some(sim),
+            http,
+        }
+    }
+
     pub fn start() -> Gateway {
         carl_admin_client::init_crypto();
         let runtime = tokio::runtime::Builder::new_multi_thread()

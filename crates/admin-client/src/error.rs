@@ -16,6 +16,8 @@ pub enum Error {
         addr: String,
         cause: String,
         timeout: bool,
+        /// False for failures that will not change on a retry (a certificate refused).
+        retryable: bool,
     },
     /// Kong answered with an error status.
     #[error("{method} {path}: {status} {message}")]
@@ -27,6 +29,8 @@ pub enum Error {
         message: String,
         /// Kong's error body, when it was JSON (`code`, `name`, `fields`).
         body: Value,
+        /// `Retry-After`, when Kong (or a proxy) sent one.
+        retry_after: Option<std::time::Duration>,
     },
     /// Kong answered 2xx with something that is not what the Admin API returns.
     #[error("{path}: unexpected response: {message}")]
@@ -36,13 +40,11 @@ pub enum Error {
 impl Error {
     pub(crate) fn transport(method: &Method, path: &str, addr: &str, e: reqwest::Error) -> Error {
         // reqwest's outer layers repeat the URL; the innermost cause says why.
-        let mut cause = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            cause = s.to_string();
-            source = s.source();
-        }
-        if e.is_timeout() {
+        let mut cause = crate::connect::innermost(&e);
+        let tls = crate::connect::explain_tls(&cause);
+        if let Some(meaning) = tls {
+            cause = format!("{meaning} ({cause})");
+        } else if e.is_timeout() {
             cause = format!("timed out ({cause})");
         } else if e.is_connect() {
             cause = format!("connection failed: {cause}");
@@ -53,10 +55,17 @@ impl Error {
             addr: addr.to_owned(),
             cause,
             timeout: e.is_timeout(),
+            retryable: tls.is_none(),
         }
     }
 
-    pub(crate) fn api(method: Method, path: &str, status: StatusCode, bytes: &[u8]) -> Error {
+    pub(crate) fn api(
+        method: Method,
+        path: &str,
+        status: StatusCode,
+        bytes: &[u8],
+        retry_after: Option<std::time::Duration>,
+    ) -> Error {
         let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
         let message = body
             .get("message")
@@ -77,6 +86,17 @@ impl Error {
             status: status.as_u16(),
             message,
             body,
+            retry_after,
+        }
+    }
+
+    /// Whether trying again may succeed: no answer, or an answer that says "later"
+    /// (429, 502, 503, 504). A 500 is Kong failing on this request; it is not retried.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport { retryable, .. } => *retryable,
+            Error::Api { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            _ => false,
         }
     }
 

@@ -4,7 +4,10 @@
 //! kind, kinds fetched concurrently), writes single entities (`PUT`, `PATCH`, `DELETE`),
 //! and turns Kong's error bodies into [`Error`] values that say what happened.
 
+mod connect;
 mod error;
+mod ping;
+mod retry;
 
 use std::sync::Once;
 use std::time::Duration;
@@ -15,7 +18,10 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use connect::{Pem, TlsConfig};
 pub use error::Error;
+pub use ping::Ping;
+pub use retry::RetryConfig;
 
 /// The largest page Kong serves (`size` 1..1000): the fewest requests per kind.
 pub const PAGE_SIZE: usize = 1000;
@@ -41,6 +47,10 @@ pub struct ClientConfig {
     pub headers: Vec<(String, String)>,
     /// Most requests in flight at once when reading.
     pub parallelism: usize,
+    /// Kong Enterprise workspace: requests go to `/{workspace}/...`.
+    pub workspace: Option<String>,
+    pub tls: TlsConfig,
+    pub retry: RetryConfig,
 }
 
 impl Default for ClientConfig {
@@ -50,6 +60,9 @@ impl Default for ClientConfig {
             timeout: Duration::from_secs(30),
             headers: Vec::new(),
             parallelism: 10,
+            workspace: None,
+            tls: TlsConfig::default(),
+            retry: RetryConfig::default(),
         }
     }
 }
@@ -60,6 +73,10 @@ pub struct AdminClient {
     http: reqwest::Client,
     base: String,
     parallelism: usize,
+    retry: RetryConfig,
+    tls: TlsConfig,
+    /// `/{workspace}` when one is set: Kong's `next` links may carry it already.
+    prefix: String,
 }
 
 #[derive(Deserialize)]
@@ -71,31 +88,30 @@ struct Page {
 impl AdminClient {
     pub fn new(config: &ClientConfig) -> Result<AdminClient, Error> {
         init_crypto();
-        let base = config.addr.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::Config(format!(
-                "Kong address '{}' must start with http:// or https://",
-                config.addr
-            )));
+        let connection = connect::build(
+            &config.addr,
+            config.workspace.as_deref(),
+            &config.tls,
+            &config.headers,
+            config.timeout,
+        )?;
+        if config.tls.skip_verify {
+            tracing::warn!(
+                "TLS verification is off (--tls-skip-verify): anyone between carl and Kong can read and change what carl sends, credentials included"
+            );
         }
-        let mut headers = reqwest::header::HeaderMap::new();
-        for (name, value) in &config.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| Error::Config(format!("invalid header name '{name}'")))?;
-            let value = reqwest::header::HeaderValue::from_str(value)
-                .map_err(|_| Error::Config(format!("invalid value for header '{name}'")))?;
-            headers.insert(name, value);
-        }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("carl/", env!("CARGO_PKG_VERSION")))
-            .timeout(config.timeout)
-            .default_headers(headers)
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(AdminClient {
-            http,
-            base,
+            http: connection.http,
+            base: connection.base,
             parallelism: config.parallelism.max(1),
+            retry: config.retry.clone(),
+            tls: config.tls.clone(),
+            prefix: config
+                .workspace
+                .as_deref()
+                .filter(|w| !w.is_empty())
+                .map(|w| format!("/{w}"))
+                .unwrap_or_default(),
         })
     }
 
@@ -157,7 +173,7 @@ impl AdminClient {
             match page.next {
                 Some(next) if pages_left > 0 => {
                     pages_left -= 1;
-                    path = next;
+                    path = self.relative(next);
                 }
                 _ => break,
             }
@@ -171,20 +187,72 @@ impl AdminClient {
     }
 
     /// The live state of `kinds` limited to entities carrying all of `tags` (select
-    /// tags, DESIGN.md decision 7); kinds read concurrently.
+    /// tags, DESIGN.md decision 7). Kinds are read concurrently, each following its
+    /// pages; targets, which Kong serves only under their upstream, one request per
+    /// upstream, concurrently. At most `parallelism` requests are in flight.
     pub async fn read_state_tagged(
         &self,
         kinds: &[Kind],
         tags: &[String],
     ) -> Result<LiveState, Error> {
-        let pages: Vec<(Kind, Vec<Object>)> = stream::iter(kinds.iter().copied())
+        let want_targets = kinds.contains(&Kind::Target);
+        let mut flat: Vec<Kind> = kinds
+            .iter()
+            .copied()
+            .filter(|k| *k != Kind::Target)
+            .collect();
+        if want_targets && !flat.contains(&Kind::Upstream) {
+            flat.push(Kind::Upstream);
+        }
+        let pages: Vec<(Kind, Vec<Object>)> = stream::iter(flat)
             .map(|kind| async move { Ok::<_, Error>((kind, self.list_tagged(kind, tags).await?)) })
             .buffer_unordered(self.parallelism)
             .try_collect()
             .await?;
-        Ok(LiveState {
-            entities: pages.into_iter().collect(),
-        })
+        let mut entities: std::collections::BTreeMap<Kind, Vec<Object>> =
+            pages.into_iter().collect();
+        if want_targets {
+            let upstream_ids: Vec<String> = entities
+                .get(&Kind::Upstream)
+                .into_iter()
+                .flatten()
+                .filter_map(|u| u.get("id").and_then(Value::as_str).map(str::to_owned))
+                .collect();
+            let per_upstream: Vec<Vec<Object>> = stream::iter(upstream_ids)
+                .map(|id| async move { self.targets_of(&id, tags).await })
+                .buffer_unordered(self.parallelism)
+                .try_collect()
+                .await?;
+            entities.insert(Kind::Target, per_upstream.into_iter().flatten().collect());
+            if !kinds.contains(&Kind::Upstream) {
+                entities.remove(&Kind::Upstream);
+            }
+        }
+        Ok(LiveState { entities })
+    }
+
+    /// An upstream's targets (`GET /upstreams/{id}/targets`, every page), those
+    /// carrying all of `tags`: Kong does not filter this endpoint by tags.
+    async fn targets_of(&self, upstream: &str, tags: &[String]) -> Result<Vec<Object>, Error> {
+        let mut out = Vec::new();
+        let mut path = format!("/upstreams/{upstream}/targets?size={PAGE_SIZE}");
+        let mut pages_left = 1_000_000usize;
+        loop {
+            let body = self.request(Method::GET, &path, None).await?;
+            let page: Page = serde_json::from_value(body).map_err(|e| Error::Decode {
+                path: path.clone(),
+                message: format!("not a page of targets: {e}"),
+            })?;
+            out.extend(page.data.into_iter().filter(|t| has_tags(t, tags)));
+            match page.next {
+                Some(next) if pages_left > 0 => {
+                    pages_left -= 1;
+                    path = self.relative(next);
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// `PUT /{kind}/{id}`: creates or wholly replaces the entity with this id.
@@ -209,7 +277,21 @@ impl AdminClient {
         }
     }
 
+    /// One request, retried on connection errors, timeouts, 429, 502, 503 and 504 as
+    /// [`RetryConfig`] says (every request carl sends is idempotent: DESIGN.md
+    /// decision 5).
     async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Object>,
+    ) -> Result<Value, Error> {
+        self.retry
+            .run(|| self.request_once(method.clone(), path, body))
+            .await
+    }
+
+    async fn request_once(
         &self,
         method: Method,
         path: &str,
@@ -224,8 +306,9 @@ impl AdminClient {
         let response = req
             .send()
             .await
-            .map_err(|e| Error::transport(&method, path, &self.base, e))?;
+            .map_err(|e| self.annotate(Error::transport(&method, path, &self.base, e)))?;
         let status = response.status();
+        let retry_after = retry::retry_after(response.headers());
         let bytes = response
             .bytes()
             .await
@@ -240,8 +323,57 @@ impl AdminClient {
                 message: format!("response is not JSON: {e}"),
             });
         }
-        Err(Error::api(method, path, status, &bytes))
+        Err(Error::api(method, path, status, &bytes, retry_after))
     }
+}
+
+impl AdminClient {
+    /// Adds what carl knows and the error does not: over HTTPS without a client
+    /// certificate, a connection closed right after the handshake is how a TLS 1.3
+    /// server refuses a client that sent none.
+    pub(crate) fn annotate(&self, e: Error) -> Error {
+        match e {
+            Error::Transport {
+                method,
+                path,
+                addr,
+                cause,
+                timeout,
+                ..
+            } if self.base.starts_with("https://")
+                && self.tls.client_cert.is_none()
+                && (cause.contains("connection closed") || cause.contains("channel closed")) =>
+            {
+                Error::Transport {
+                    method,
+                    path,
+                    addr,
+                    cause: format!(
+                        "the Admin API closed the TLS connection: it probably requires a client certificate \
+                         (--tls-client-cert and --tls-client-key) ({cause})"
+                    ),
+                    timeout,
+                    retryable: false,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// A `next` link as a path under the base URL (without a workspace prefix Kong
+    /// may have put in it).
+    fn relative(&self, next: String) -> String {
+        match next.strip_prefix(&self.prefix) {
+            Some(rest) if !self.prefix.is_empty() && rest.starts_with('/') => rest.to_owned(),
+            _ => next,
+        }
+    }
+}
+
+fn has_tags(entity: &Object, tags: &[String]) -> bool {
+    let have = entity.get("tags").and_then(Value::as_array);
+    tags.iter()
+        .all(|t| have.is_some_and(|h| h.iter().any(|v| v.as_str() == Some(t))))
 }
 
 /// Percent-encodes a query value (everything but unreserved characters and `,`).

@@ -8,6 +8,7 @@
 //! The pipeline is: [`node::parse`] (YAML → tree with locations) →
 //! [`load`] (format, nesting, interpolation, schema checks) → [`DesiredState`].
 
+pub mod dump;
 mod interpolate;
 mod load;
 pub mod node;

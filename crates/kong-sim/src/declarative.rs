@@ -192,12 +192,33 @@ pub fn load(input: &Value) -> Result<Store, ApiError> {
             .and_then(Value::as_str)
             .is_none_or(|s| !is_uuid(s))
         {
-            let key = item
-                .kind
-                .lookup_key()
-                .and_then(|k| item.obj.get(k))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            // As `declarative_config.lua` does: by the cache key when the kind has one
+            // (a target's is upstream + target, so the same target under two
+            // upstreams gets two ids), else by the endpoint key.
+            let cache_key = item.kind.cache_key();
+            let key = if cache_key.is_empty() {
+                item.kind
+                    .lookup_key()
+                    .and_then(|k| item.obj.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            } else {
+                let parts: Vec<String> = cache_key
+                    .iter()
+                    .map(|k| match item.obj.get(*k) {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(Value::Object(fk)) => {
+                            fk.get("id").or_else(|| fk.get("name")).map_or_else(
+                                || Value::Object(fk.clone()).to_string(),
+                                |v| v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                            )
+                        }
+                        Some(Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    })
+                    .collect();
+                Some(parts.join(":"))
+            };
             let id = match key {
                 Some(k) => Uuid::new_v5(
                     &Uuid::new_v5(&DECLARATIVE_NAMESPACE, item.kind.dao().as_bytes()),
