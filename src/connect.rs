@@ -26,8 +26,8 @@ pub fn client(global: &GlobalArgs) -> Result<AdminClient, String> {
         // The header's value may be a token: name only the header in errors.
         let (name, value) = h.split_once(':').ok_or_else(|| {
             format!(
-                "--header '{}': expected 'Name: value'",
-                h.split(':').next().unwrap_or_default().trim()
+                "--header '{} …': expected 'Name: value' (the value is not shown: it may be a token)",
+                h.split_whitespace().next().unwrap_or_default()
             )
         })?;
         headers.push((name.trim().to_owned(), value.trim().to_owned()));

@@ -455,3 +455,38 @@ fn reading_a_large_gateway_takes_the_fewest_requests() {
     let minimum = pages(5000) * 3 + pages(300) + 300 + 12;
     assert_eq!(sent, minimum, "{}", gw.stats().unwrap());
 }
+
+#[test]
+fn workspaces_and_admin_tokens_reach_an_enterprise_style_admin_api() {
+    let gw = Gateway::start_sim(kong_sim::SimConfig {
+        admin_token: Some("rbac-token-123".into()),
+        workspaces: vec!["default".into(), "team-a".into()],
+        ..kong_sim::SimConfig::default()
+    });
+    // Without the token: Kong's 401, named, and not retried into a long wait.
+    gw.carl()
+        .args(["dump", "--workspace", "team-a"])
+        .assert()
+        .code(1)
+        .stderr(contains("401"));
+    let out = gw
+        .carl()
+        .args(["dump", "--workspace", "team-a"])
+        .env("CARL_HEADERS", "Kong-Admin-Token: rbac-token-123")
+        .assert()
+        .code(0);
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("_format_version"));
+    // The token never shows in help or errors.
+    gw.carl()
+        .args(["--help"])
+        .env("CARL_HEADERS", "Kong-Admin-Token: rbac-token-123")
+        .assert()
+        .code(0)
+        .stdout(contains("rbac-token-123").not());
+    gw.carl()
+        .args(["dump", "--header", "Kong-Admin-Token rbac-token-123"])
+        .assert()
+        .code(1)
+        .stderr(contains("expected 'Name: value'"))
+        .stderr(contains("rbac-token-123").not());
+}
