@@ -108,11 +108,52 @@ impl Error {
         }
     }
 
-    /// Kong's own message for an API error; the error's text otherwise.
+    /// Kong's own message for an API error, in words where Kong's is a Lua table: a
+    /// unique violation (code 5, whose `fields` are the values that clash) reads
+    /// `unique constraint violated on name 'orders' (another entity has it)`. The
+    /// error's text for other errors.
     pub fn kong_message(&self) -> String {
         match self {
-            Error::Api { message, .. } => message.clone(),
+            Error::Api { message, body, .. } => {
+                let fields = body.get("fields").and_then(Value::as_object);
+                match (body.get("code").and_then(Value::as_u64), fields) {
+                    (Some(5), Some(fields)) if !fields.is_empty() => {
+                        let clash: Vec<String> = fields
+                            .iter()
+                            .map(|(field, value)| match value {
+                                Value::String(s) => format!("{field} '{s}'"),
+                                other => format!("{field} {other}"),
+                            })
+                            .collect();
+                        format!(
+                            "unique constraint violated on {} (another entity has it)",
+                            clash.join(" and ")
+                        )
+                    }
+                    _ => message.clone(),
+                }
+            }
             other => other.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kong_messages_name_the_field_at_fault() {
+        // Kong 3.9's answer to a second service named "orders" (kong/db/errors.lua:
+        // `fields` is the unique key that clashes).
+        let body = br#"{"code":5,"name":"unique constraint violation","fields":{"name":"orders"},"message":"UNIQUE violation detected on '{name=\"orders\"}'"}"#;
+        let e = Error::api(Method::PUT, "/services/x", StatusCode::CONFLICT, body, None);
+        assert_eq!(
+            e.kong_message(),
+            "unique constraint violated on name 'orders' (another entity has it)"
+        );
+        let plain = Error::api(Method::GET, "/", StatusCode::BAD_GATEWAY, b"", None);
+        assert_eq!(plain.kong_message(), "Bad Gateway");
+        assert!(plain.is_transient());
     }
 }

@@ -84,12 +84,16 @@ async fn kong_errors_carry_status_and_kongs_message() {
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(409));
+    // Kong's body names the field; carl says it in words.
     assert_eq!(
         err.kong_message(),
-        "UNIQUE violation detected on '{name=\"a\"}'"
+        "unique constraint violated on name 'a' (another entity has it)"
     );
     match err {
-        Error::Api { body, .. } => assert_eq!(body["code"], 5),
+        Error::Api { body, message, .. } => {
+            assert_eq!(body["code"], 5);
+            assert_eq!(message, "UNIQUE violation detected on '{name=\"a\"}'");
+        }
         other => panic!("expected an API error, got {other}"),
     }
     // Deleting what is already gone is success: deletes can be retried.
