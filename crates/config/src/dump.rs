@@ -184,9 +184,9 @@ fn entity(
                 continue;
             }
             strip_defaults(f, &mut value);
+            // A record left empty (a plugin's config of defaults) is filled again on load.
             if f.ty == carl_model::FieldType::Record
                 && value.as_object().is_some_and(Object::is_empty)
-                && field != "config"
             {
                 continue;
             }
