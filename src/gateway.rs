@@ -2,21 +2,13 @@
 
 use std::io::{IsTerminal, Write};
 
-use anstyle::{AnsiColor, Style};
+use crate::output::{OK, WARN, report_error};
 use carl_config::dump::{DumpOptions, dump as render_dump};
 use carl_model::Kind;
 
 use crate::cli::{DumpArgs, DumpFormat, Format, GlobalArgs, PingArgs};
 use crate::connect::client;
 use crate::{EXIT_ERROR, EXIT_OK};
-
-const ERROR: Style = AnsiColor::Red.on_default().bold();
-const WARN: Style = AnsiColor::Yellow.on_default().bold();
-const OK: Style = AnsiColor::Green.on_default().bold();
-
-fn report_error(message: impl std::fmt::Display) {
-    anstream::eprintln!("{ERROR}error{ERROR:#}: {message}");
-}
 
 pub async fn ping(global: &GlobalArgs, args: &PingArgs) -> u8 {
     let client = match client(global) {

@@ -4,6 +4,7 @@
 mod cli;
 mod connect;
 mod gateway;
+mod output;
 mod reconcile;
 
 use std::process::ExitCode;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anstyle::{AnsiColor, Style};
+use crate::output::{ERROR, OK, WARN, report_error};
 use carl_admin_client::AdminClient;
 
 use crate::connect::client;
@@ -14,14 +14,6 @@ use carl_planner::{Action, Plan, Schemas, render};
 use crate::cli::{FilesArgs, Format, GlobalArgs, ReconcileArgs, ValidateArgs};
 use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 use futures_util::StreamExt;
-
-const ERROR: Style = AnsiColor::Red.on_default().bold();
-const WARN: Style = AnsiColor::Yellow.on_default().bold();
-const OK: Style = AnsiColor::Green.on_default().bold();
-
-fn report_error(message: impl std::fmt::Display) {
-    anstream::eprintln!("{ERROR}error{ERROR:#}: {message}");
-}
 
 /// Loads the desired state, printing every problem with its place.
 fn load(files: &FilesArgs) -> Option<DesiredState> {

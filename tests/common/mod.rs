@@ -20,21 +20,28 @@ pub struct Gateway {
     http: reqwest::Client,
 }
 
+/// The tests' own runtime and Admin API client (it does not verify certificates: the
+/// tests' direct calls check behaviour, carl checks TLS).
+fn runtime_and_client() -> (tokio::runtime::Runtime, reqwest::Client) {
+    carl_admin_client::init_crypto();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .expect("http client");
+    (runtime, http)
+}
+
 impl Gateway {
     /// A kong-sim with these settings (TLS, DB-less, faults), whatever
     /// `CARL_TEST_KONG_ADDR` says: for what only an emulator can be told to do.
     pub fn start_sim(config: kong_sim::SimConfig) -> Gateway {
-        carl_admin_client::init_crypto();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .tls_danger_accept_invalid_certs(true)
-            .build()
-            .expect("http client");
+        let (runtime, http) = runtime_and_client();
         let sim = runtime
             .block_on(kong_sim::start(config))
             .expect("kong-sim starts");
@@ -47,16 +54,7 @@ impl Gateway {
     }
 
     pub fn start() -> Gateway {
-        carl_admin_client::init_crypto();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("http client");
+        let (runtime, http) = runtime_and_client();
         match std::env::var("CARL_TEST_KONG_ADDR") {
             Ok(url) => {
                 let gw = Gateway {

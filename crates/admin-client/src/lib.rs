@@ -156,20 +156,30 @@ impl AdminClient {
 
     /// Every entity of `kind` carrying all of `tags` (Kong filters with `?tags=a,b`).
     pub async fn list_tagged(&self, kind: Kind, tags: &[String]) -> Result<Vec<Object>, Error> {
-        let mut out = Vec::new();
         let mut path = format!("/{}?size={PAGE_SIZE}", kind.path());
         if !tags.is_empty() {
             path.push_str(&format!("&tags={}", escape_query(&tags.join(","))));
         }
+        self.all_pages(path, kind.path(), |_| true).await
+    }
+
+    /// Every page from `path` on, following `next`, keeping the entities `keep` accepts.
+    async fn all_pages(
+        &self,
+        mut path: String,
+        what: &str,
+        keep: impl Fn(&Object) -> bool,
+    ) -> Result<Vec<Object>, Error> {
+        let mut out = Vec::new();
         // A `next` that never ends would loop forever; Kong's cannot exceed this.
         let mut pages_left = 1_000_000usize;
         loop {
             let body = self.request(Method::GET, &path, None).await?;
             let page: Page = serde_json::from_value(body).map_err(|e| Error::Decode {
                 path: path.clone(),
-                message: format!("not a page of {}: {e}", kind.path()),
+                message: format!("not a page of {what}: {e}"),
             })?;
-            out.extend(page.data);
+            out.extend(page.data.into_iter().filter(|e| keep(e)));
             match page.next {
                 Some(next) if pages_left > 0 => {
                     pages_left -= 1;
@@ -234,25 +244,8 @@ impl AdminClient {
     /// An upstream's targets (`GET /upstreams/{id}/targets`, every page), those
     /// carrying all of `tags`: Kong does not filter this endpoint by tags.
     async fn targets_of(&self, upstream: &str, tags: &[String]) -> Result<Vec<Object>, Error> {
-        let mut out = Vec::new();
-        let mut path = format!("/upstreams/{upstream}/targets?size={PAGE_SIZE}");
-        let mut pages_left = 1_000_000usize;
-        loop {
-            let body = self.request(Method::GET, &path, None).await?;
-            let page: Page = serde_json::from_value(body).map_err(|e| Error::Decode {
-                path: path.clone(),
-                message: format!("not a page of targets: {e}"),
-            })?;
-            out.extend(page.data.into_iter().filter(|t| has_tags(t, tags)));
-            match page.next {
-                Some(next) if pages_left > 0 => {
-                    pages_left -= 1;
-                    path = self.relative(next);
-                }
-                _ => break,
-            }
-        }
-        Ok(out)
+        let path = format!("/upstreams/{upstream}/targets?size={PAGE_SIZE}");
+        self.all_pages(path, "targets", |t| has_tags(t, tags)).await
     }
 
     /// `PUT /{kind}/{id}`: creates or wholly replaces the entity with this id.

@@ -850,7 +850,7 @@ fn check_entity(entity: &DesiredEntity, failed: &Failed, out: &mut Checked) {
     }
     // A plugin carl's snapshot does not know (a custom one, or one newer than Kong
     // 3.9) is checked without its config; the gateway checks the rest (`--online`).
-    if let Some(name) = obj.get("name").and_then(Value::as_str)
+    let unknown_plugin = if let Some(name) = obj.get("name").and_then(Value::as_str)
         && kind == Kind::Plugin
         && carl_model::schema::plugin(name).is_none()
     {
@@ -873,25 +873,21 @@ fn check_entity(entity: &DesiredEntity, failed: &Failed, out: &mut Checked) {
             ),
         });
         obj.remove("config");
-        let schema = kind.schema();
-        carl_model::fill_defaults(kind, schema, &mut obj);
-        if let Err(v) = carl_model::validate::validate(
-            schema,
-            kind.dao(),
-            &obj,
-            &carl_model::kong_rules::KongCustom,
-        ) {
-            report(entity, &v, failed, out);
-        }
-        return;
-    }
+        true
+    } else {
+        false
+    };
     // The subschema is chosen on the entity with its defaults (routes without
     // `protocols` are http/https), then its own defaults apply (filling again
     // only adds what the subschema has and the base schema had not).
     carl_model::fill_defaults(kind, kind.schema(), &mut obj);
-    let schema = match carl_model::schema::effective(kind, &obj) {
-        Ok(s) => s,
-        Err(v) => return report(entity, &v, failed, out),
+    let schema = if unknown_plugin {
+        kind.schema()
+    } else {
+        match carl_model::schema::effective(kind, &obj) {
+            Ok(s) => s,
+            Err(v) => return report(entity, &v, failed, out),
+        }
     };
     if !std::ptr::eq(schema, kind.schema()) {
         carl_model::fill_defaults(kind, schema, &mut obj);
@@ -1078,21 +1074,32 @@ pub(crate) fn flatten(path: &str, err: &Value) -> Vec<(String, String)> {
 }
 
 /// `, did you mean `x`?` when a known name is close to `name`.
+/// `, did you mean `x`?` for the candidate closest to `name`, if close enough.
+fn suggestion<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    // Strictly above 0.8, as it always was.
+    closest(name, candidates, strsim::jaro_winkler, 0.8 + f64::EPSILON)
+}
+
 /// A suggestion only for a near-miss typo (`key-authh`), for names where a different
 /// name is likely deliberate (a custom plugin `my-auth` is not a typo of `key-auth`).
 fn typo_suggestion<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
-    candidates
-        .map(|c| (strsim::normalized_damerau_levenshtein(name, c), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| format!(", did you mean `{c}`?"))
-        .unwrap_or_default()
+    closest(
+        name,
+        candidates,
+        strsim::normalized_damerau_levenshtein,
+        0.8,
+    )
 }
 
-fn suggestion<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+fn closest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    similarity: fn(&str, &str) -> f64,
+    threshold: f64,
+) -> String {
     candidates
-        .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(score, _)| *score > 0.8)
+        .map(|c| (similarity(name, c), c))
+        .filter(|(score, _)| *score >= threshold)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| format!(", did you mean `{c}`?"))
         .unwrap_or_default()

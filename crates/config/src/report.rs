@@ -8,7 +8,7 @@ use miette::{
     MietteSpanContents, SourceCode, SourceSpan, SpanContents,
 };
 
-use crate::{Diagnostic, LoadError, Source};
+use crate::{Diagnostic, LoadError};
 
 /// How [`LoadError::render`] prints.
 #[derive(Debug, Clone, Copy)]
@@ -145,15 +145,5 @@ impl SourceCode for Named<'_> {
             inner.column(),
             inner.line_count(),
         )))
-    }
-}
-
-impl Source {
-    /// A snippet-ready source for a file, from what loading learnt about it.
-    pub(crate) fn from_load(text: &str, secrets: Option<Vec<std::ops::Range<usize>>>) -> Source {
-        match secrets {
-            Some(secrets) => Source::masked(text, secrets),
-            None => Source::masked_unparsed(text),
-        }
     }
 }

@@ -43,6 +43,15 @@ impl Source {
         Source { text: out, masked }
     }
 
+    /// A snippet-ready source for a file, from what loading learnt about it: the
+    /// secret ranges, or `None` when it did not parse.
+    pub(crate) fn from_load(text: &str, secrets: Option<Vec<Range<usize>>>) -> Source {
+        match secrets {
+            Some(secrets) => Source::masked(text, secrets),
+            None => Source::masked_unparsed(text),
+        }
+    }
+
     /// Masks a file carl could not parse: nothing is known about its structure, so
     /// every value of a secret-looking key (`password: ...`, `key: ...`) and every PEM
     /// block is masked, line by line.
