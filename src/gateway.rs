@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 
 use crate::output::{OK, WARN, report_error};
+use carl_admin_client::{SUPPORTED, Support};
 use carl_config::dump::{DumpOptions, dump as render_dump};
 use carl_model::Kind;
 
@@ -45,6 +46,16 @@ pub async fn ping(global: &GlobalArgs, args: &PingArgs) -> u8 {
     };
     anstream::println!("{OK}reachable{OK:#}: {}", ping.address);
     anstream::println!("  Kong       {} ({})", ping.version, ping.edition);
+    let support = match ping.support {
+        Support::Full => format!("{OK}full{OK:#} (plan, apply, check, dump)"),
+        Support::ReadOnly => {
+            format!("{WARN}reading only{WARN:#} (ping, dump); carl plans and applies for Kong 3.x")
+        }
+        Support::Newer => format!("{WARN}newer than carl knows{WARN:#}: check plans carefully"),
+        Support::Unsupported => format!("{WARN}not supported{WARN:#}: carl works with {SUPPORTED}"),
+        Support::Unknown => format!("{WARN}unknown version{WARN:#}: treated as Kong 3.x"),
+    };
+    anstream::println!("  support    {support}");
     anstream::println!("  mode       {mode}");
     anstream::println!("  latency    {:.1} ms", ping.latency.as_secs_f64() * 1000.0);
     match &ping.tls {
@@ -81,13 +92,34 @@ pub async fn dump(global: &GlobalArgs, args: &DumpArgs) -> u8 {
     tags.retain(|t| !t.is_empty());
     tags.sort();
     tags.dedup();
-    let live = match client.read_state_tagged(Kind::ALL, &tags).await {
+    let gateway = match client.gateway().await {
+        Ok(g) => g,
+        Err(e) => {
+            report_error(format!("reading the gateway: {e}"));
+            return EXIT_ERROR;
+        }
+    };
+    if let Err(why) = gateway.check_readable() {
+        report_error(why);
+        return EXIT_ERROR;
+    }
+    if let Some(w) = gateway.warning() {
+        anstream::eprintln!("{WARN}warning{WARN:#}: {w}");
+    }
+    let mut live = match client.read_state_tagged(Kind::ALL, &tags).await {
         Ok(l) => l,
         Err(e) => {
             report_error(format!("reading the gateway: {e}"));
             return EXIT_ERROR;
         }
     };
+    if gateway.effective_version().has_legacy_route_paths() {
+        let changed = migrate_route_paths(&mut live);
+        anstream::eprintln!(
+            "note: Kong {} route paths written in 3.0 form, as Kong's 3.0 migration rewrites them              ({changed} changed: regexes now start with `~`)",
+            gateway.version_text
+        );
+    }
     let text = render_dump(
         &live,
         &DumpOptions {
@@ -125,6 +157,26 @@ pub async fn dump(global: &GlobalArgs, args: &DumpArgs) -> u8 {
         }
     }
     EXIT_OK
+}
+
+/// Rewrites a Kong 2.x gateway's route paths as Kong 3.0 reads them; returns how many
+/// paths changed.
+fn migrate_route_paths(live: &mut carl_model::LiveState) -> usize {
+    let mut changed = 0;
+    for route in live.entities.get_mut(&Kind::Route).into_iter().flatten() {
+        if let Some(serde_json::Value::Array(paths)) = route.get_mut("paths") {
+            for path in paths.iter_mut() {
+                if let Some(old) = path.as_str() {
+                    let new = carl_model::legacy::migrate_route_path(old);
+                    if new != old {
+                        changed += 1;
+                        *path = serde_json::Value::String(new);
+                    }
+                }
+            }
+        }
+    }
+    changed
 }
 
 /// Writes `bytes` to `path`, readable by the owner only: a dump is a backup with secrets.

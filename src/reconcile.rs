@@ -112,6 +112,21 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         }
     };
     tracing::info!(addr = client.addr(), "reading the gateway");
+    match client.gateway().await {
+        Ok(gateway) => {
+            if let Err(why) = gateway.check_writable() {
+                report_error(why);
+                return EXIT_ERROR;
+            }
+            if let Some(w) = gateway.warning() {
+                anstream::eprintln!("{WARN}warning{WARN:#}: {w}");
+            }
+        }
+        Err(e) => {
+            report_error(format!("cannot read the gateway: {e}"));
+            return EXIT_ERROR;
+        }
+    }
     let tags: Vec<String> = desired
         .select_tags
         .as_ref()

@@ -451,8 +451,8 @@ fn reading_a_large_gateway_takes_the_fewest_requests() {
     let sent = gw.requests().unwrap() - before;
     // Per kind: one page per 1000 (at least one), plus one request per upstream.
     let pages = |n: u64| n.div_ceil(1000).max(1);
-    // The 12 other kinds are empty: one page each.
-    let minimum = pages(5000) * 3 + pages(300) + 300 + 12;
+    // The 12 other kinds are empty: one page each; `GET /` says which kinds exist.
+    let minimum = 1 + pages(5000) * 3 + pages(300) + 300 + 12;
     assert_eq!(sent, minimum, "{}", gw.stats().unwrap());
 }
 
@@ -528,4 +528,82 @@ fn dumps_of_every_kind_reload_into_kong_unchanged() {
         assert!(first.contains(kind), "{kind} missing:\n{first}");
     }
     assert_eq!(load_and_dump(&first), first);
+}
+
+/// Kong 2.8 is read, never written: `ping` says so, `dump` skips what 2.8 lacks (keys,
+/// key sets), reads vaults from `/vaults-beta`, and writes a 3.0 file whose regex paths
+/// carry the `~` Kong's 3.0 migration gives them; `reconcile` refuses before any write.
+#[test]
+fn kong_2_8_is_read_as_a_3_0_file_and_never_written() {
+    let gw = Gateway::start_sim(kong_sim::SimConfig {
+        kong_version: "2.8.4".into(),
+        ..kong_sim::SimConfig::default()
+    });
+    let (status, body) = gw.call(
+        "PUT",
+        "/services/orders",
+        Some(json!({"host": "orders.internal"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = gw.call(
+        "PUT",
+        "/services/orders/routes/by-id",
+        Some(json!({"paths": ["/orders/\\d+$", "/caf%C3%A9", "/plain"]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = gw.call("GET", "/keys", None);
+    assert_eq!(status, 404, "Kong 2.8 has no keys");
+
+    gw.carl()
+        .arg("ping")
+        .assert()
+        .code(0)
+        .stdout(contains("Kong       2.8.4 (community)"))
+        .stdout(contains("reading only"));
+
+    let before = gw.stats().unwrap();
+    let out = gw.carl().arg("dump").assert().code(0);
+    let after = gw.stats().unwrap();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        text.contains("_format_version: '3.0'") || text.contains("_format_version: \"3.0\""),
+        "{text}"
+    );
+    assert!(text.contains("~/orders/\\d+$"), "{text}");
+    assert!(text.contains("- /café"), "{text}");
+    assert!(text.contains("- /plain"), "{text}");
+    let got =
+        |stats: &Value, route: &str| stats["requests"]["by_route"][route].as_u64().unwrap_or(0);
+    assert_eq!(
+        got(&after, "GET /keys") - got(&before, "GET /keys"),
+        0,
+        "{after}"
+    );
+    assert_eq!(
+        got(&after, "GET /key-sets") - got(&before, "GET /key-sets"),
+        0,
+        "{after}"
+    );
+    assert_eq!(
+        got(&after, "GET /vaults-beta") - got(&before, "GET /vaults-beta"),
+        1,
+        "{after}"
+    );
+    out.stderr(contains("route paths written in 3.0 form"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "gateway.yaml",
+        "_format_version: '3.0'\nservices:\n- name: orders\n  host: orders.internal\n",
+    );
+    let writes = gw.writes().unwrap();
+    for mode in ["--plan", "--apply", "--check"] {
+        gw.carl()
+            .args(["reconcile", mode, "-f", &file])
+            .assert()
+            .code(1)
+            .stderr(contains("Kong 2.8.4 is supported for reading only"));
+    }
+    assert_eq!(gw.writes().unwrap(), writes);
 }

@@ -6,10 +6,11 @@
 
 mod connect;
 mod error;
+mod gateway;
 mod ping;
 mod retry;
 
-use std::sync::Once;
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
 use carl_model::{Kind, LiveState, Object, Schema};
@@ -20,6 +21,7 @@ use serde_json::Value;
 
 pub use connect::{Pem, TlsConfig};
 pub use error::Error;
+pub use gateway::{Gateway, KongVersion, SUPPORTED, Support};
 pub use ping::Ping;
 pub use retry::RetryConfig;
 
@@ -77,6 +79,11 @@ pub struct AdminClient {
     tls: TlsConfig,
     /// `/{workspace}` when one is set: Kong's `next` links may carry it already.
     prefix: String,
+    /// The base URL without the workspace: where node-level `GET /` lives.
+    root: String,
+    /// Kong's version once [`AdminClient::gateway`] has read it: which kinds exist and
+    /// where they live. Shared by clones.
+    version: Arc<OnceLock<KongVersion>>,
 }
 
 #[derive(Deserialize)]
@@ -100,18 +107,25 @@ impl AdminClient {
                 "TLS verification is off (--tls-skip-verify): anyone between carl and Kong can read and change what carl sends, credentials included"
             );
         }
+        let prefix = config
+            .workspace
+            .as_deref()
+            .filter(|w| !w.is_empty())
+            .map(|w| format!("/{w}"))
+            .unwrap_or_default();
         Ok(AdminClient {
             http: connection.http,
+            root: connection
+                .base
+                .strip_suffix(&prefix)
+                .unwrap_or(&connection.base)
+                .to_owned(),
             base: connection.base,
             parallelism: config.parallelism.max(1),
             retry: config.retry.clone(),
             tls: config.tls.clone(),
-            prefix: config
-                .workspace
-                .as_deref()
-                .filter(|w| !w.is_empty())
-                .map(|w| format!("/{w}"))
-                .unwrap_or_default(),
+            prefix,
+            version: Arc::default(),
         })
     }
 
@@ -123,6 +137,30 @@ impl AdminClient {
     /// `GET /`: Kong's version, edition and configuration.
     pub async fn node_info(&self) -> Result<Value, Error> {
         self.request(Method::GET, "/", None).await
+    }
+
+    /// `GET /` read as [`Gateway`]; from then on this client (and its clones) shapes
+    /// reads for that version. An RBAC user without rights on `/` (403) gets a gateway
+    /// of unknown version, which carl treats as the newest it knows, with a warning.
+    pub async fn gateway(&self) -> Result<Gateway, Error> {
+        let info = match self.node_info().await {
+            Ok(info) => info,
+            Err(Error::Api { status: 403, .. }) => Value::Null,
+            Err(e) => return Err(e),
+        };
+        let gateway = Gateway::from_root(&info);
+        if let Some(v) = gateway.version {
+            let _ = self.version.set(v);
+        }
+        Ok(gateway)
+    }
+
+    /// The version requests are shaped for: the gateway's once read, else the newest.
+    fn kong(&self) -> KongVersion {
+        self.version
+            .get()
+            .copied()
+            .unwrap_or(KongVersion::new(3, 9, 0))
     }
 
     /// Kong's schema for `kind` (`GET /schemas/{kind}`).
@@ -156,11 +194,12 @@ impl AdminClient {
 
     /// Every entity of `kind` carrying all of `tags` (Kong filters with `?tags=a,b`).
     pub async fn list_tagged(&self, kind: Kind, tags: &[String]) -> Result<Vec<Object>, Error> {
-        let mut path = format!("/{}?size={PAGE_SIZE}", kind.path());
+        let collection = self.kong().path(kind);
+        let mut path = format!("/{collection}?size={PAGE_SIZE}");
         if !tags.is_empty() {
             path.push_str(&format!("&tags={}", escape_query(&tags.join(","))));
         }
-        self.all_pages(path, kind.path(), |_| true).await
+        self.all_pages(path, collection, |_| true).await
     }
 
     /// Every page from `path` on, following `next`, keeping the entities `keep` accepts.
@@ -199,12 +238,16 @@ impl AdminClient {
     /// The live state of `kinds` limited to entities carrying all of `tags` (select
     /// tags, DESIGN.md decision 7). Kinds are read concurrently, each following its
     /// pages; targets, which Kong serves only under their upstream, one request per
-    /// upstream, concurrently. At most `parallelism` requests are in flight.
+    /// upstream, concurrently. At most `parallelism` requests are in flight. Kinds the
+    /// gateway's version does not have (keys before 3.1) are read as empty.
     pub async fn read_state_tagged(
         &self,
         kinds: &[Kind],
         tags: &[String],
     ) -> Result<LiveState, Error> {
+        let kong = self.kong();
+        let kinds: Vec<Kind> = kinds.iter().copied().filter(|k| kong.has(*k)).collect();
+        let kinds = kinds.as_slice();
         let want_targets = kinds.contains(&Kind::Target);
         let mut flat: Vec<Kind> = kinds
             .iter()
@@ -290,7 +333,7 @@ impl AdminClient {
         path: &str,
         body: Option<&Object>,
     ) -> Result<Value, Error> {
-        let url = format!("{}{path}", self.base);
+        let url = self.url(path);
         let mut req = self.http.request(method.clone(), &url);
         if let Some(body) = body {
             req = req.json(body);
@@ -335,7 +378,13 @@ impl AdminClient {
                 ..
             } if self.base.starts_with("https://")
                 && self.tls.client_cert.is_none()
-                && (cause.contains("connection closed") || cause.contains("channel closed")) =>
+                && [
+                    "connection closed",
+                    "channel closed",
+                    "connection was not ready",
+                ]
+                .iter()
+                .any(|c| cause.contains(c)) =>
             {
                 Error::Transport {
                     method,
@@ -350,6 +399,16 @@ impl AdminClient {
                 }
             }
             other => other,
+        }
+    }
+
+    /// Where `path` is: node-level `GET /` outside any workspace, everything else
+    /// under it.
+    pub(crate) fn url(&self, path: &str) -> String {
+        if path == "/" {
+            format!("{}/", self.root)
+        } else {
+            format!("{}{path}", self.base)
         }
     }
 

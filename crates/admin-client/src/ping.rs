@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::{AdminClient, Error};
+use crate::{AdminClient, Error, Gateway, Support};
 
 /// What `GET /` and the connection say about the gateway.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -18,6 +18,8 @@ pub struct Ping {
     /// Kong's `database` setting: `postgres`, or `off` for DB-less.
     pub database: String,
     pub db_less: bool,
+    /// What carl does with a gateway of this version.
+    pub support: Support,
     /// Round trip of `GET /` (the best of the attempts made).
     #[serde(skip)]
     pub latency: Duration,
@@ -48,12 +50,10 @@ impl AdminClient {
         // Three round trips: the first pays for connecting, the best one is latency.
         for _ in 0..3 {
             let started = Instant::now();
-            let response = self
-                .http
-                .get(format!("{}/", self.base))
-                .send()
-                .await
-                .map_err(|e| self.annotate(Error::transport(&Method::GET, "/", &self.base, e)))?;
+            let response =
+                self.http.get(self.url("/")).send().await.map_err(|e| {
+                    self.annotate(Error::transport(&Method::GET, "/", &self.base, e))
+                })?;
             let status = response.status();
             peer = response
                 .extensions()
@@ -72,26 +72,21 @@ impl AdminClient {
                 message: format!("response is not JSON: {e}"),
             })?;
         }
-        let version = info["version"].as_str().unwrap_or("unknown").to_owned();
-        let edition = if version.contains("enterprise") || version.split('.').count() > 3 {
-            "enterprise"
-        } else {
-            "community"
-        };
-        let database = info["configuration"]["database"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_owned();
+        let gateway = Gateway::from_root(&info);
+        if let Some(v) = gateway.version {
+            let _ = self.version.set(v);
+        }
         let tls = match (self.base.starts_with("https://"), peer) {
             (true, Some(der)) => Some(self.tls_details(&der).await?),
             _ => None,
         };
         Ok(Ping {
             address: self.base.clone(),
-            version,
-            edition: edition.into(),
-            db_less: database == "off",
-            database,
+            version: gateway.version_text.clone(),
+            edition: gateway.edition.clone(),
+            db_less: gateway.db_less,
+            database: gateway.database.clone(),
+            support: gateway.support(),
             latency: best,
             latency_ms: (best.as_secs_f64() * 1e6).round() / 1e3,
             tls,

@@ -57,6 +57,19 @@ pub struct SimConfig {
     pub faults: FaultConfig,
 }
 
+impl SimConfig {
+    /// Emulating Kong 2.x: `GET /` and the collections look as they did in 2.8 (no
+    /// keys or key sets, vaults as `/vaults-beta`). Writes keep 3.x rules: 2.8 mode is
+    /// for testing carl's reading of old gateways.
+    pub fn kong2(&self) -> bool {
+        self.kong_version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok())
+            .is_some_and(|m| m < 3)
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {

@@ -89,7 +89,19 @@ async fn kong_layer(State(sim): State<S>, req: Request, next: Next) -> Response 
     let path = req.uri().path().to_owned();
     let is_sim = path == "/_sim" || path.starts_with("/_sim/");
     let method = req.method().as_str().to_owned();
-    let route = router::route(&path).map(|e| format!("{method} {}", e.template()));
+    let route = kong2_path(&sim, &path)
+        .and_then(|p| router::route(&p))
+        .map(|e| {
+            let template = e.template();
+            // Counted under the path Kong 2.8 served.
+            match path.starts_with("/vaults-beta") {
+                true => format!(
+                    "{method} {}",
+                    template.replacen("/vaults", "/vaults-beta", 1)
+                ),
+                false => format!("{method} {template}"),
+            }
+        });
 
     // CORS: Kong echoes the request's Origin, else `*` (kong/api/init.lua).
     let origin = req
@@ -168,7 +180,11 @@ async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(endpoint) = router::route(uri.path()) else {
+    let path = match kong2_path(&sim, uri.path()) {
+        Some(p) => p,
+        None => return ApiError::not_found().into_response(),
+    };
+    let Some(endpoint) = router::route(&path) else {
         return ApiError::not_found().into_response();
     };
     let allowed = endpoint.methods();
@@ -185,6 +201,20 @@ async fn dispatch(
     }
     let result = handle(&sim, &endpoint, verb, &query, &headers, &body);
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The 3.x path a request addresses; `None` for what Kong 2.8 did not serve. In 2.8,
+/// keys and key sets did not exist (3.1) and vaults were a beta at `/vaults-beta`.
+fn kong2_path(sim: &Sim, path: &str) -> Option<String> {
+    if !sim.config.kong2() {
+        return Some(path.to_owned());
+    }
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    match first {
+        "keys" | "key-sets" | "vaults" => None,
+        "vaults-beta" => Some(path.replacen("/vaults-beta", "/vaults", 1)),
+        _ => Some(path.to_owned()),
+    }
 }
 
 /// `OPTIONS`: 204 with the allowed methods (kong/api/api_helpers.lua).
@@ -888,6 +918,30 @@ fn root(sim: &Sim) -> Response {
         .iter()
         .map(|n| ((*n).to_owned(), json!(true)))
         .collect();
+    if sim.config.kong2() {
+        // 2.8's `GET /`: `available_on_server` is `loaded_plugins` (name → true), and
+        // there is no `edition` (3.6+).
+        return json_response(
+            StatusCode::OK,
+            &json!({
+                "version": version,
+                "tagline": "Welcome to kong",
+                "hostname": "kong-sim",
+                "node_id": sim.node_id,
+                "lua_version": "LuaJIT 2.1.0-beta3",
+                "timers": {"running": 0, "pending": 0},
+                "pids": {"master": 1, "workers": [2]},
+                "configuration": {
+                    "database": if sim.config.db_less { "off" } else { "postgres" },
+                    "role": "traditional",
+                    "admin_listen": ["127.0.0.1:8001 reuseport backlog=16384"],
+                    "loaded_plugins": loaded,
+                    "pg_password": "******",
+                },
+                "plugins": {"available_on_server": loaded, "enabled_in_cluster": enabled},
+            }),
+        );
+    }
     json_response(
         StatusCode::OK,
         &json!({

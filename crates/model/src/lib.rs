@@ -8,6 +8,7 @@
 
 mod kind;
 pub mod kong_rules;
+pub mod legacy;
 pub mod lua_pattern;
 pub mod schema;
 pub mod service_url;
