@@ -133,8 +133,8 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         .map(|(t, _)| t.clone())
         .unwrap_or_default();
     let (live, (schemas, warnings)) = tokio::join!(
-        client.read_state_tagged(Kind::MANAGED, &tags),
-        read_schemas(&client)
+        client.read_state_tagged(Kind::ALL, &tags),
+        read_schemas(&client, &desired, global.parallelism.into())
     );
     let live = match live {
         Ok(live) => live,
@@ -168,24 +168,53 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
     apply(&client, &plan, global.parallelism.into()).await
 }
 
-/// The target Kong's schemas, so defaults match its version (DESIGN.md decision 4);
-/// the built-in snapshot for any it cannot serve, with the reasons to warn about.
-async fn read_schemas(client: &AdminClient) -> (Schemas, Vec<String>) {
+/// The target Kong's schemas, so defaults match its version (DESIGN.md decision 4):
+/// one request per kind and per plugin the files use, `parallelism` at a time; the
+/// built-in snapshot for any it cannot serve, with the reasons to warn about.
+async fn read_schemas(
+    client: &AdminClient,
+    desired: &DesiredState,
+    parallelism: usize,
+) -> (Schemas, Vec<String>) {
+    use std::collections::BTreeSet;
+    enum Wanted {
+        Kind(Kind),
+        Plugin(String),
+    }
+    let kinds: BTreeSet<Kind> = desired.entities.iter().map(|e| e.kind).collect();
+    let plugins: BTreeSet<&str> = desired
+        .entities
+        .iter()
+        .filter(|e| e.kind == Kind::Plugin)
+        .filter_map(|e| e.fields.get("name").and_then(|n| n.as_str()))
+        .collect();
+    let wanted: Vec<Wanted> = kinds
+        .into_iter()
+        .map(Wanted::Kind)
+        .chain(plugins.into_iter().map(|p| Wanted::Plugin(p.to_owned())))
+        .collect();
+    let fetched: Vec<_> = futures_util::stream::iter(wanted)
+        .map(|w| async move {
+            match w {
+                Wanted::Kind(kind) => (kind.path().to_owned(), Ok(kind), client.schema(kind).await),
+                Wanted::Plugin(name) => {
+                    let result = client.plugin_schema(&name).await;
+                    (format!("plugin {name}"), Err(name), result)
+                }
+            }
+        })
+        .buffered(parallelism.max(1))
+        .collect()
+        .await;
     let mut schemas = Schemas::default();
     let mut warnings = Vec::new();
-    let fetched = futures_util::future::join_all(
-        Kind::MANAGED
-            .iter()
-            .map(|&kind| async move { (kind, client.schema(kind).await) }),
-    )
-    .await;
-    for (kind, result) in fetched {
-        match result {
-            Ok(schema) => schemas.insert(kind, schema),
-            Err(e) => warnings.push(format!(
-                "using carl's built-in schema for {}: {e}",
-                kind.path()
-            )),
+    // Kinds first: a plugin's schema is merged into the plugins schema.
+    let (kinds, plugins): (Vec<_>, Vec<_>) = fetched.into_iter().partition(|(_, w, _)| w.is_ok());
+    for (what, which, result) in kinds.into_iter().chain(plugins) {
+        match (which, result) {
+            (Ok(kind), Ok(schema)) => schemas.insert(kind, schema),
+            (Err(name), Ok(schema)) => schemas.insert_plugin(&name, schema),
+            (_, Err(e)) => warnings.push(format!("using carl's built-in schema for {what}: {e}")),
         }
     }
     (schemas, warnings)

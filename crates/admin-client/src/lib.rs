@@ -170,6 +170,13 @@ impl AdminClient {
         Schema::from_json(raw).map_err(|e| Error::Decode { path, message: e })
     }
 
+    /// Plugin `name`'s own schema (`GET /schemas/plugins/{name}`).
+    pub async fn plugin_schema(&self, name: &str) -> Result<Schema, Error> {
+        let path = format!("/schemas/plugins/{}", escape_query(name));
+        let raw = self.request(Method::GET, &path, None).await?;
+        Schema::from_json(raw).map_err(|e| Error::Decode { path, message: e })
+    }
+
     /// Validates `body` as an insert of `kind` with the gateway's own schemas
     /// (`POST /schemas/{entity}/validate`, or `/schemas/plugins/validate` for plugins):
     /// `Ok(None)` when valid, `Ok(Some(fields))` with Kong's error tree when not.
@@ -293,20 +300,41 @@ impl AdminClient {
 
     /// `PUT /{kind}/{id}`: creates or wholly replaces the entity with this id.
     pub async fn put(&self, kind: Kind, id: &str, body: &Object) -> Result<Object, Error> {
-        let path = format!("/{}/{id}", kind.path());
-        into_object(&path, self.request(Method::PUT, &path, Some(body)).await?)
+        self.put_at(&format!("/{}/{id}", kind.path()), body).await
     }
 
     /// `PATCH /{kind}/{id}`: changes only the fields in `body`.
     pub async fn patch(&self, kind: Kind, id: &str, body: &Object) -> Result<Object, Error> {
-        let path = format!("/{}/{id}", kind.path());
-        into_object(&path, self.request(Method::PATCH, &path, Some(body)).await?)
+        self.patch_at(&format!("/{}/{id}", kind.path()), body).await
     }
 
     /// `DELETE /{kind}/{id}`; an entity already gone (404) counts as deleted.
     pub async fn delete(&self, kind: Kind, id: &str) -> Result<(), Error> {
-        let path = format!("/{}/{id}", kind.path());
-        match self.request(Method::DELETE, &path, None).await {
+        self.delete_at(&format!("/{}/{id}", kind.path())).await
+    }
+
+    /// `PUT {path}` (an entity path such as `/services/{id}`).
+    pub async fn put_at(&self, path: &str, body: &Object) -> Result<Object, Error> {
+        into_object(path, self.request(Method::PUT, path, Some(body)).await?)
+    }
+
+    /// `PATCH {path}`: changes only the fields in `body` (Kong merges records).
+    pub async fn patch_at(&self, path: &str, body: &Object) -> Result<Object, Error> {
+        into_object(path, self.request(Method::PATCH, path, Some(body)).await?)
+    }
+
+    /// `POST {collection}`: for what Kong cannot create with PUT (targets, whose PUT
+    /// only updates). The body carries the id.
+    pub async fn post_at(&self, collection: &str, body: &Object) -> Result<Object, Error> {
+        into_object(
+            collection,
+            self.request(Method::POST, collection, Some(body)).await?,
+        )
+    }
+
+    /// `DELETE {path}`; an entity already gone (404) counts as deleted.
+    pub async fn delete_at(&self, path: &str) -> Result<(), Error> {
+        match self.request(Method::DELETE, path, None).await {
             Ok(_) => Ok(()),
             Err(Error::Api { status, .. }) if status == StatusCode::NOT_FOUND.as_u16() => Ok(()),
             Err(e) => Err(e),

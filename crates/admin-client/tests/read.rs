@@ -43,7 +43,10 @@ async fn reads_every_page_with_one_request_per_page_of_1000() {
         .as_u64()
         .unwrap_or(0);
 
-    let state = client.read_state(Kind::MANAGED).await.unwrap();
+    let state = client
+        .read_state(&[Kind::Service, Kind::Route])
+        .await
+        .unwrap();
     assert_eq!(state.of(Kind::Service).len(), 2100);
     assert_eq!(state.of(Kind::Route).len(), 0);
     let mut names: Vec<&str> = state

@@ -203,6 +203,8 @@ pub struct DesiredState {
     /// What carl could not check offline but did not refuse (a plugin its snapshot does
     /// not know): printed as warnings, checked by `carl validate --online`.
     pub warnings: Vec<Diagnostic>,
+    /// Files that say `_transform: false`: their basic-auth passwords are Kong's hashes.
+    pub untransformed_files: std::collections::BTreeSet<Arc<str>>,
 }
 
 /// Where interpolation takes variable values from.

@@ -157,6 +157,15 @@ impl Loader<'_> {
                     self.format_version(value);
                 }
                 "_info" => {}
+                // `_transform: false`: basic-auth passwords are written as Kong stores
+                // them (hashed), as in a dump; the planner compares them as they are.
+                "_transform" => match &value.value {
+                    Node::Bool(true) => {}
+                    Node::Bool(false) => {
+                        state.untransformed_files.insert(self.file.clone());
+                    }
+                    _ => self.error(value, "`_transform`: expected true or false"),
+                },
                 // decK dumps carry `_workspace: default`; carl manages that workspace.
                 "_workspace" => {
                     if !matches!(&value.value, Node::Str(w) if w == "default") {

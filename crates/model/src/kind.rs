@@ -231,9 +231,6 @@ impl Kind {
         Kind::Acl,
     ];
 
-    /// The kinds carl reads, plans and writes today; the rest are refused in files.
-    pub const MANAGED: &'static [Kind] = &[Kind::Service, Kind::Route];
-
     /// The Admin API path of this kind's collection: `services` in `/services/{id}`.
     /// For targets, which Kong serves only under upstreams, the nested name.
     pub fn path(self) -> &'static str {

@@ -4,32 +4,147 @@
 //! timestamps) and fields of a newer Kong the file cannot mention never show as drift.
 //! Set-typed fields compare as sets; an empty list and null mean the same thing to Kong.
 
-use carl_model::{Field, FieldType, Object, Schema};
+use carl_model::{Field, FieldType, Kind, Object, Schema};
 use serde_json::Value;
 
 use crate::Change;
 
+/// What a comparison needs beyond the two entities.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context {
+    /// The desired basic-auth password is already Kong's hash (`_transform: false`).
+    pub hashed_passwords: bool,
+}
+
+/// Fields Kong computes from others and the file never writes: the certificate's
+/// `snis` (a view of the SNI entities), a CA certificate's `cert_digest`.
+fn computed(kind: Kind, field: &str) -> bool {
+    matches!(
+        (kind, field),
+        (Kind::Certificate, "snis") | (Kind::CaCertificate, "cert_digest")
+    )
+}
+
 /// The fields of `desired` (complete, with defaults) that differ from `live`, in schema
-/// order.
-pub fn changes(schema: &Schema, desired: &Object, live: &Object) -> Vec<Change> {
+/// order. Records (a plugin's `config`, an upstream's `healthchecks`) are compared
+/// field by field and reported as paths (`config.minute`), which is also how Kong's
+/// PATCH merges them.
+pub fn changes(
+    kind: Kind,
+    schema: &Schema,
+    desired: &Object,
+    live: &Object,
+    cx: Context,
+) -> Vec<Change> {
     let mut out = Vec::new();
     for field in &schema.fields {
-        if field.auto {
+        // Generated values (ids, timestamps, keys Kong made up) are compared only when
+        // the file sets them.
+        if (field.auto || computed(kind, &field.name))
+            && desired.get(&field.name).is_none_or(Value::is_null)
+        {
+            continue;
+        }
+        if matches!(field.name.as_str(), "id" | "created_at" | "updated_at") {
             continue;
         }
         let Some(new) = desired.get(&field.name) else {
             continue;
         };
         let old = live.get(&field.name).unwrap_or(&Value::Null);
-        if !equal(Some(field), new, old) {
-            out.push(Change {
-                field: field.name.clone(),
-                old: old.clone(),
-                new: new.clone(),
-            });
+        if kind == Kind::BasicAuth && field.name == "password" {
+            if !password_matches(new, old, desired, cx) {
+                out.push(change(kind, &field.name, old, new));
+            }
+            continue;
         }
+        if kind == Kind::Target && field.name == "target" {
+            let norm = |v: &Value| v.as_str().map(crate::identity::normalize_target);
+            if norm(new) != norm(old) {
+                out.push(change(kind, &field.name, old, new));
+            }
+            continue;
+        }
+        record_changes(kind, field, &field.name, new, old, &mut out);
     }
     out
+}
+
+fn record_changes(
+    kind: Kind,
+    field: &Field,
+    path: &str,
+    new: &Value,
+    old: &Value,
+    out: &mut Vec<Change>,
+) {
+    if field.ty == FieldType::Record
+        && let (Value::Object(n), Value::Object(o)) = (new, old)
+    {
+        for sub in &field.fields {
+            let Some(nv) = n.get(&sub.name) else { continue };
+            let ov = o.get(&sub.name).unwrap_or(&Value::Null);
+            record_changes(kind, sub, &format!("{path}.{}", sub.name), nv, ov, out);
+        }
+        // Keys the schema does not know (an abstract record, a newer Kong) as values.
+        for (k, nv) in n {
+            if field.fields.iter().all(|f| &f.name != k) {
+                let ov = o.get(k).unwrap_or(&Value::Null);
+                if !equal(None, nv, ov) {
+                    out.push(change(kind, &format!("{path}.{k}"), ov, nv));
+                }
+            }
+        }
+        return;
+    }
+    if !equal(Some(field), new, old) {
+        out.push(change(kind, path, old, new));
+    }
+}
+
+fn change(kind: Kind, path: &str, old: &Value, new: &Value) -> Change {
+    Change {
+        field: path.to_owned(),
+        old: old.clone(),
+        new: new.clone(),
+        sensitive: is_sensitive(kind, path),
+    }
+}
+
+/// Whether the value at `path` (`password`, `config.redis.password`) is a secret: a
+/// credential's key or secret, a private key, or a secret-looking name anywhere
+/// (DESIGN.md decision 9).
+pub fn is_sensitive(kind: Kind, path: &str) -> bool {
+    let top = path.split('.').next().unwrap_or(path);
+    let last = path.rsplit('.').next().unwrap_or(path);
+    kind.secret_fields().contains(&top)
+        || kind.secret_fields().contains(&last)
+        || kind.schema().field(top).is_some_and(Field::is_encrypted)
+        || (path.contains('.') && carl_model::is_secret_name(last))
+}
+
+/// Kong stores a basic-auth password as `sha1(password .. consumer_id)` in hex
+/// (`kong/plugins/basic-auth/crypto.lua`), so the file's password is hashed the same
+/// way before comparing; with `_transform: false` the file holds the hash already.
+fn password_matches(new: &Value, old: &Value, desired: &Object, cx: Context) -> bool {
+    let (Some(new), Some(old)) = (new.as_str(), old.as_str()) else {
+        return new == old;
+    };
+    if cx.hashed_passwords || new == old {
+        return new == old;
+    }
+    let consumer = desired
+        .get("consumer")
+        .and_then(carl_model::foreign_id)
+        .unwrap_or_default();
+    old.eq_ignore_ascii_case(&basic_auth_hash(new, consumer))
+}
+
+/// Kong's basic-auth password hash.
+pub fn basic_auth_hash(password: &str, consumer_id: &str) -> String {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(format!("{password}{consumer_id}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Equality as Kong means it for a value of `field`'s type.
@@ -81,7 +196,7 @@ mod tests {
         let schema = Kind::Route.schema();
         let desired = obj(json!({"protocols": ["https", "http"], "paths": ["/a", "/b"]}));
         let live = obj(json!({"protocols": ["http", "https"], "paths": ["/b", "/a"]}));
-        let c = changes(schema, &desired, &live);
+        let c = changes(Kind::Route, schema, &desired, &live, Context::default());
         assert_eq!(c.len(), 1, "{c:?}");
         assert_eq!(
             c[0].field, "paths",
@@ -94,7 +209,7 @@ mod tests {
         let schema = Kind::Route.schema();
         let desired = obj(json!({"hosts": [], "headers": null}));
         let live = obj(json!({"hosts": null, "headers": {}}));
-        assert!(changes(schema, &desired, &live).is_empty());
+        assert!(changes(Kind::Route, schema, &desired, &live, Context::default()).is_empty());
     }
 
     #[test]
@@ -104,23 +219,26 @@ mod tests {
         let live = obj(
             json!({"id": "x", "created_at": 1, "updated_at": 2, "host": "h", "port": 80, "new_field": 1}),
         );
-        assert!(changes(schema, &desired, &live).is_empty());
+        assert!(changes(Kind::Route, schema, &desired, &live, Context::default()).is_empty());
     }
 
     #[test]
     fn changed_fields_carry_old_and_new() {
         let schema = Kind::Service.schema();
         let c = changes(
+            Kind::Service,
             schema,
             &obj(json!({"port": 8080})),
             &obj(json!({"port": 80})),
+            Context::default(),
         );
         assert_eq!(
             c,
             [Change {
                 field: "port".into(),
                 old: json!(80),
-                new: json!(8080)
+                new: json!(8080),
+                sensitive: false,
             }]
         );
     }

@@ -5,7 +5,7 @@
 //! canonicalised so that order, case and duplicates do not matter. This is how the
 //! original carl named an API: by its URL pattern and host.
 
-use carl_model::{Kind, Object};
+use carl_model::{Kind, Object, Schema};
 use serde_json::Value;
 
 /// The canonical match criteria of a route: equal for two routes exactly when they
@@ -54,10 +54,180 @@ fn strings(value: Option<&Value>) -> impl Iterator<Item = &str> {
         .filter_map(Value::as_str)
 }
 
+/// An entity's natural identity, the way carl matches it when the file gives no id
+/// (DESIGN.md decision 3). Foreign keys must be ids (`{"id": ...}`). `None` when the
+/// entity has nothing to be recognised by (a credential whose key Kong generates).
+pub fn natural(kind: Kind, entity: &Object) -> Option<String> {
+    let s = |field: &str| entity.get(field).and_then(Value::as_str);
+    let fk = |field: &str| {
+        entity
+            .get(field)
+            .and_then(carl_model::foreign_id)
+            .unwrap_or("-")
+            .to_owned()
+    };
+    Some(match kind {
+        Kind::Consumer => match (s("username"), s("custom_id")) {
+            (Some(u), _) => format!("username={u}"),
+            (None, Some(c)) => format!("custom_id={c}"),
+            (None, None) => return None,
+        },
+        Kind::Route => match s("name") {
+            Some(n) => format!("name={n}"),
+            None => format!("match:{}", route_match_key(entity)),
+        },
+        Kind::Plugin => format!("plugin:{}", plugin_scope(entity)),
+        Kind::Target => format!(
+            "target:{}/{}",
+            fk("upstream"),
+            normalize_target(s("target").unwrap_or_default())
+        ),
+        Kind::Acl => format!("acl:{}/{}", fk("consumer"), s("group").unwrap_or_default()),
+        Kind::Key => match s("name") {
+            Some(n) => format!("name={n}"),
+            None => format!("kid:{}/{}", fk("set"), s("kid").unwrap_or_default()),
+        },
+        Kind::Certificate | Kind::CaCertificate => format!("cert:{}", pem_digest(s("cert")?)),
+        Kind::KeyAuth | Kind::Jwt => format!("key={}", s("key")?),
+        _ => format!("{}={}", kind.endpoint_key(), s(kind.endpoint_key())?),
+    })
+}
+
+/// A plugin's scope, what Kong's cache key makes unique: name, route, service, consumer.
+fn plugin_scope(entity: &Object) -> String {
+    let fk = |field: &str| {
+        entity
+            .get(field)
+            .and_then(carl_model::foreign_id)
+            .unwrap_or("-")
+    };
+    format!(
+        "{}/service={}/route={}/consumer={}",
+        entity
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        fk("service"),
+        fk("route"),
+        fk("consumer")
+    )
+}
+
+/// A target as Kong stores it: without a port, `:8000` is added
+/// (`kong/db/dao/targets.lua`); a bare IPv6 address gets brackets.
+pub fn normalize_target(target: &str) -> String {
+    if let Some(rest) = target.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((_, port)) if port.starts_with(':') => target.to_owned(),
+            _ => format!("{target}:8000"),
+        };
+    }
+    match target.matches(':').count() {
+        0 => format!("{target}:8000"),
+        1 => target.to_owned(),
+        _ => format!("[{target}]:8000"),
+    }
+}
+
+/// A certificate's identity: the SHA-256 of its PEM without surrounding whitespace or
+/// `\r`, so re-wrapped line endings do not make a new certificate.
+pub fn pem_digest(pem: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let text: String = pem.trim().chars().filter(|c| *c != '\r').collect();
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The values only one entity of `kind` may hold at a time (schema `unique` fields,
+/// Kong's cache keys, the id), as `field=value`: a write that takes one must wait for
+/// the delete or rename that frees it.
+pub fn unique_values(kind: Kind, schema: &Schema, entity: &Object, id: &str) -> Vec<String> {
+    let mut out = vec![format!("id={id}")];
+    for field in &schema.fields {
+        if field.name != "id"
+            && field.raw.get("unique").and_then(Value::as_bool) == Some(true)
+            && let Some(v) = entity.get(&field.name).and_then(Value::as_str)
+        {
+            out.push(format!("{}={v}", field.name));
+        }
+    }
+    match kind {
+        Kind::Plugin | Kind::Target | Kind::Acl => out.extend(natural(kind, entity)),
+        Kind::Key if entity.get("kid").is_some() => out.push(format!(
+            "kid:{}/{}",
+            entity
+                .get("set")
+                .and_then(carl_model::foreign_id)
+                .unwrap_or("-"),
+            entity
+                .get("kid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        )),
+        _ => {}
+    }
+    out
+}
+
 /// How an entity is shown to people: `"orders"` for a named one; for an unnamed route
-/// what it matches, e.g. `(unnamed) GET api.example.test/orders`.
-pub fn label(kind: Kind, entity: &Object) -> String {
-    if let Some(name) = entity.get(kind.endpoint_key()).and_then(Value::as_str) {
+/// what it matches, e.g. `(unnamed) GET api.example.test/orders`; a credential by its
+/// consumer; a plugin by name and scope.
+pub fn label(kind: Kind, entity: &Object, names: &dyn Fn(&str) -> Option<String>) -> String {
+    let s = |field: &str| entity.get(field).and_then(Value::as_str);
+    let owner = |field: &str| -> Option<String> {
+        let id = entity.get(field).and_then(carl_model::foreign_id)?;
+        Some(names(id).unwrap_or_else(|| id.to_owned()))
+    };
+    match kind {
+        Kind::Plugin => {
+            let mut text = format!("\"{}\"", s("name").unwrap_or("?"));
+            if let Some(i) = s("instance_name") {
+                text.push_str(&format!(" ({i})"));
+            }
+            let scope: Vec<String> = ["service", "route", "consumer"]
+                .iter()
+                .filter_map(|f| Some(format!("{f} {}", owner(f)?)))
+                .collect();
+            if scope.is_empty() {
+                text.push_str(" (global)");
+            } else {
+                text.push_str(&format!(" on {}", scope.join(", ")));
+            }
+            return text;
+        }
+        Kind::KeyAuth | Kind::Jwt | Kind::BasicAuth | Kind::HmacAuth | Kind::Acl => {
+            let what = match kind {
+                Kind::Acl => s("group").map(|g| format!("group \"{g}\"")),
+                Kind::BasicAuth | Kind::HmacAuth => s("username").map(|u| format!("\"{u}\"")),
+                // A key is a secret: it identifies the credential but is never shown.
+                _ => entity
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(|id| format!("{}…", &id[..id.len().min(8)])),
+            };
+            let consumer = owner("consumer").unwrap_or_else(|| "?".into());
+            return match what {
+                Some(w) => format!("{w} of consumer {consumer}"),
+                None => format!("of consumer {consumer}"),
+            };
+        }
+        Kind::Target => {
+            let upstream = owner("upstream").unwrap_or_else(|| "?".into());
+            return format!("\"{}\" in upstream {upstream}", s("target").unwrap_or("?"));
+        }
+        Kind::Certificate | Kind::CaCertificate => {
+            if let Some(cert) = s("cert") {
+                return format!("sha256:{}…", &pem_digest(cert)[..12]);
+            }
+        }
+        Kind::Consumer if s("username").is_none() => {
+            if let Some(c) = s("custom_id") {
+                return format!("custom_id \"{c}\"");
+            }
+        }
+        _ => {}
+    }
+    if let Some(name) = s(kind.endpoint_key()) {
         return format!("\"{name}\"");
     }
     if kind == Kind::Route {
@@ -134,13 +304,13 @@ mod tests {
     #[test]
     fn labels_show_names_or_what_a_route_matches() {
         assert_eq!(
-            label(Kind::Service, &obj(json!({"name": "orders"}))),
+            label(Kind::Service, &obj(json!({"name": "orders"})), &|_| None),
             "\"orders\""
         );
         let r =
             obj(json!({"methods": ["GET"], "hosts": ["api.example.test"], "paths": ["/orders"]}));
         assert_eq!(
-            label(Kind::Route, &r),
+            label(Kind::Route, &r, &|_| None),
             "(unnamed) GET api.example.test /orders"
         );
     }

@@ -19,31 +19,16 @@ pub mod diff;
 pub mod identity;
 mod order;
 pub mod render;
+mod schemas;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use carl_config::{DesiredEntity, DesiredState, Location, Reference};
 use carl_model::{Kind, LiveState, Object, Schema};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The schemas the planner completes desired entities with: the target Kong's when it
-/// could be read, the built-in snapshot otherwise.
-#[derive(Debug, Clone, Default)]
-pub struct Schemas {
-    fetched: BTreeMap<Kind, Schema>,
-}
-
-impl Schemas {
-    /// Uses `schema` (read from the live Kong) for `kind`.
-    pub fn insert(&mut self, kind: Kind, schema: Schema) {
-        self.fetched.insert(kind, schema);
-    }
-
-    pub fn get(&self, kind: Kind) -> &Schema {
-        self.fetched.get(&kind).unwrap_or_else(|| kind.schema())
-    }
-}
+pub use schemas::Schemas;
 
 /// What an operation does to its entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -58,9 +43,14 @@ pub enum Action {
 /// value (null on delete).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
+    /// The field, or the path into a record: `config.minute`.
     pub field: String,
     pub old: Value,
     pub new: Value,
+    /// A secret (credential key, password, private key): shown as `(sensitive)`, never
+    /// its value.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
 }
 
 /// One write to the Admin API.
@@ -74,6 +64,15 @@ pub struct Op {
     pub id: String,
     /// How people recognise the entity: its name, or for an unnamed route what it matches.
     pub label: String,
+    /// The entity's Admin API path: `/services/{id}`, `/upstreams/{u}/targets/{id}`.
+    pub path: String,
+    /// Why this entity is deleted and created again rather than updated (on both ops
+    /// of a replacement), or why an update is a temporary step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace: Option<String>,
+    /// On the create of a replacement: the index of the delete it completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<usize>,
     /// The fields that change, in schema order.
     pub changes: Vec<Change>,
     /// The request body: the whole entity for a create (`PUT`), the changed fields only
@@ -133,37 +132,25 @@ impl std::fmt::Display for PlanError {
     }
 }
 
-/// A desired entity after resolution: defaults filled, references as ids, identity known.
+/// A desired entity after resolution: defaults filled, references as ids.
 struct Resolved<'a> {
     source: &'a DesiredEntity,
+    /// Position in [`DesiredState::entities`]: what nested children refer to.
+    index: usize,
     /// Complete fields, foreign keys as `{"id": ...}`, without `id`.
     fields: Object,
-    identity: String,
+    /// See [`identity::natural`].
+    natural: Option<String>,
     /// Explicit id from the file.
     explicit_id: Option<String>,
 }
 
-/// Computes the plan from `desired` to match against `live`.
+/// Computes the plan that makes `live` match `desired`.
 pub fn plan(
     desired: &DesiredState,
     live: &LiveState,
     schemas: &Schemas,
 ) -> Result<Plan, PlanError> {
-    // A kind carl cannot plan yet is refused, never silently left alone.
-    if let Some(e) = desired
-        .entities
-        .iter()
-        .find(|e| !Kind::MANAGED.contains(&e.kind))
-    {
-        return Err(PlanError {
-            location: Some(e.location.clone()),
-            message: format!(
-                "`{}` are not managed by this version of carl yet (it plans services and routes): \
-                 remove them from the file to plan the rest; `carl validate` checks them",
-                e.kind.dao()
-            ),
-        });
-    }
     // With select tags, every entity the files write carries them (DESIGN.md decision
     // 7); the live state was read with the same filter.
     let tagged;
@@ -174,120 +161,330 @@ pub fn plan(
         }
         None => desired,
     };
-    let mut builder = order::Builder::default();
-    let mut names = BTreeMap::new();
-    // Assigned id of every desired entity, by kind and the identity the file used.
-    let mut ids: HashMap<(Kind, String), String> = HashMap::new();
-    // Claimed live ids, so one live entity is matched at most once.
-    let mut claimed: HashMap<Kind, std::collections::HashSet<String>> = HashMap::new();
+    let plugin_schemas = plugin_schemas(desired, live, schemas);
+    let mut planner = Planner {
+        desired,
+        schemas,
+        plugin_schemas: &plugin_schemas,
+        ids: HashMap::new(),
+        replaced: HashMap::new(),
+        builder: order::Builder::default(),
+        names: BTreeMap::new(),
+    };
+    for &kind in Kind::ALL {
+        planner.kind(kind, live.of(kind))?;
+    }
+    let names = std::mem::take(&mut planner.names);
+    let mut plan = planner.builder.finish()?;
+    plan.names = names;
+    Ok(plan)
+}
 
-    for &kind in Kind::MANAGED {
-        let schema = schemas.get(kind);
-        let live_of_kind = live.of(kind);
-        let by_id: HashMap<&str, &Object> = live_of_kind
-            .iter()
-            .filter_map(|o| Some((o.get("id")?.as_str()?, o)))
-            .collect();
-        let by_name: HashMap<&str, &Object> = live_of_kind
-            .iter()
-            .filter_map(|o| Some((o.get(kind.endpoint_key())?.as_str()?, o)))
-            .collect();
-        let mut by_match_key: HashMap<String, Vec<&Object>> = HashMap::new();
-        if kind == Kind::Route {
-            for o in live_of_kind {
-                by_match_key
-                    .entry(identity::route_match_key(o))
-                    .or_default()
-                    .push(o);
+/// Each plugin in use, with its own schema merged in: built once per name.
+fn plugin_schemas(
+    desired: &DesiredState,
+    live: &LiveState,
+    schemas: &Schemas,
+) -> HashMap<String, Schema> {
+    let mut out = HashMap::new();
+    let desired_plugins = desired
+        .entities
+        .iter()
+        .filter(|e| e.kind == Kind::Plugin)
+        .map(|e| &e.fields);
+    for entity in desired_plugins.chain(live.of(Kind::Plugin)) {
+        let Some(name) = entity.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        if !out.contains_key(name)
+            && let Some(schema) = schemas.for_entity(Kind::Plugin, entity)
+        {
+            out.insert(name.to_owned(), schema.into_owned());
+        }
+    }
+    out
+}
+
+struct Planner<'a> {
+    desired: &'a DesiredState,
+    schemas: &'a Schemas,
+    plugin_schemas: &'a HashMap<String, Schema>,
+    /// The id of every desired entity planned so far, by kind and by how references
+    /// name it: `id:{id}`, `name:{endpoint key}`, `parent:{index}`.
+    ids: HashMap<(Kind, String), String>,
+    /// Live entities deleted to be created again, and why: their children go with them.
+    replaced: HashMap<(Kind, String), String>,
+    builder: order::Builder,
+    /// id → label, for every entity an op mentions.
+    names: BTreeMap<String, String>,
+}
+
+impl<'a> Planner<'a> {
+    fn schema(&self, kind: Kind, entity: &Object) -> &'a Schema {
+        let (schemas, plugins): (&'a Schemas, &'a HashMap<String, Schema>) =
+            (self.schemas, self.plugin_schemas);
+        if kind == Kind::Plugin
+            && let Some(s) = entity
+                .get("name")
+                .and_then(Value::as_str)
+                .and_then(|n| plugins.get(n))
+        {
+            return s;
+        }
+        schemas.get(kind)
+    }
+
+    fn label(&self, kind: Kind, entity: &Object) -> String {
+        identity::label(kind, entity, &|id| self.names.get(id).cloned())
+    }
+
+    fn kind(&mut self, kind: Kind, live_of: &[Object]) -> Result<(), PlanError> {
+        for o in live_of {
+            let label = self.label(kind, o);
+            self.names.insert(live_id(o).to_owned(), label);
+        }
+        // Live entities whose parent is replaced go with it: deleted, created again.
+        let mut forced: HashMap<&str, String> = HashMap::new();
+        for o in live_of {
+            for (field, target) in kind.foreign_keys() {
+                if let Some(parent) = o.get(*field).and_then(carl_model::foreign_id)
+                    && self.replaced.contains_key(&(*target, parent.to_owned()))
+                {
+                    forced.insert(live_id(o), format!("its {target} is replaced"));
+                }
+            }
+        }
+        let by_id: HashMap<&str, &Object> = live_of.iter().map(|o| (live_id(o), o)).collect();
+        let mut by_natural: HashMap<String, Vec<&Object>> = HashMap::new();
+        for o in live_of {
+            if let Some(n) = identity::natural(kind, o) {
+                by_natural.entry(n).or_default().push(o);
             }
         }
 
         // Resolve every desired entity of this kind.
         let mut resolved = Vec::new();
-        let mut identities: HashMap<String, &Location> = HashMap::new();
-        for entity in desired.entities.iter().filter(|e| e.kind == kind) {
-            let r = resolve(entity, schema, &ids)?;
-            if let Some(first) = identities.insert(r.identity.clone(), &entity.location) {
+        let mut seen: HashMap<String, &Location> = HashMap::new();
+        for (index, entity) in self.desired.entities.iter().enumerate() {
+            if entity.kind != kind {
+                continue;
+            }
+            let schema = self.schema(kind, &entity.fields);
+            let r = resolve(index, entity, schema, &self.ids)?;
+            if let Some(n) = &r.natural
+                && let Some(first) = seen.insert(n.clone(), &entity.location)
+            {
                 return Err(PlanError {
                     location: Some(entity.location.clone()),
                     message: format!(
                         "{kind} {} is defined twice: first at {first}, again here",
-                        identity::label(kind, &r.fields)
+                        self.label(kind, &r.fields)
                     ),
                 });
             }
             resolved.push(r);
         }
 
-        // Match: explicit id, then name, then (unnamed routes) what they match.
-        let taken = claimed.entry(kind).or_default();
+        // Match: explicit id, else natural identity.
+        let mut taken: HashSet<&str> = HashSet::new();
         let mut matches: Vec<Option<&Object>> = Vec::with_capacity(resolved.len());
+        let mut replacing: Vec<Option<(String, String)>> = Vec::with_capacity(resolved.len());
         for r in &resolved {
-            let found = match &r.explicit_id {
+            let natural_match = r
+                .natural
+                .as_ref()
+                .and_then(|n| by_natural.get(n))
+                .and_then(|c| c.iter().find(|o| !taken.contains(live_id(o))))
+                .copied();
+            let mut found = match &r.explicit_id {
                 Some(id) => by_id.get(id.as_str()).copied(),
-                None => r
-                    .fields
-                    .get(kind.endpoint_key())
-                    .and_then(Value::as_str)
-                    .and_then(|n| by_name.get(n).copied()),
+                None => natural_match,
             };
-            let found = found.filter(|o| !taken.contains(live_id(o)));
+            let mut replace = None;
+            if let Some(o) = found
+                && let Some(why) = forced.get(live_id(o))
+            {
+                replace = Some((live_id(o).to_owned(), why.clone()));
+                found = None;
+            }
+            if found.is_none()
+                && replace.is_none()
+                && let (Some(new), Some(o)) = (&r.explicit_id, natural_match)
+            {
+                // As decK does: the name is taken by an entity with another id.
+                replace = Some((
+                    live_id(o).to_owned(),
+                    format!(
+                        "the file gives id {new}, the gateway's has id {}",
+                        live_id(o)
+                    ),
+                ));
+            }
             if let Some(o) = found {
-                taken.insert(live_id(o).to_owned());
+                taken.insert(live_id(o));
+            }
+            if let Some((old, _)) = &replace {
+                taken.insert(by_id.get(old.as_str()).map_or("", |o| live_id(o)));
             }
             matches.push(found);
+            replacing.push(replace);
         }
+        // Credentials whose key Kong generates: any unmatched live one of the same
+        // consumer, the one with carl's deterministic id first.
+        let mut generated = HashMap::<String, usize>::new();
+        let mut keys: Vec<Option<String>> = Vec::with_capacity(resolved.len());
         for (r, m) in resolved.iter().zip(matches.iter_mut()) {
-            if m.is_none()
-                && r.explicit_id.is_none()
-                && r.fields.get(kind.endpoint_key()).is_none_or(Value::is_null)
-            {
-                let key = identity::route_match_key(&r.fields);
-                if let Some(o) = by_match_key
-                    .get(&key)
-                    .and_then(|c| c.iter().find(|o| !taken.contains(live_id(o))))
-                {
-                    taken.insert(live_id(o).to_owned());
-                    *m = Some(o);
-                }
+            if r.natural.is_some() || r.explicit_id.is_some() {
+                keys.push(r.natural.clone());
+                continue;
             }
+            let consumer = r
+                .fields
+                .get("consumer")
+                .and_then(carl_model::foreign_id)
+                .unwrap_or("-")
+                .to_owned();
+            let n = generated.entry(consumer.clone()).or_default();
+            *n += 1;
+            let key = format!("generated:{consumer}#{n}");
+            let id = carl_model::deterministic_id(kind, &key).to_string();
+            let same_owner = |o: &&Object| {
+                o.get("consumer").and_then(carl_model::foreign_id) == Some(consumer.as_str())
+                    && !taken.contains(live_id(o))
+                    && !forced.contains_key(live_id(o))
+            };
+            let candidate = by_id
+                .get(id.as_str())
+                .copied()
+                .filter(|o| same_owner(o))
+                .or_else(|| live_of.iter().find(|o| same_owner(o)));
+            if let Some(o) = candidate {
+                taken.insert(live_id(o));
+                *m = Some(o);
+            }
+            keys.push(Some(key));
+        }
+        // Anything else removed along with a replaced parent.
+        for (id, why) in &forced {
+            self.replaced.insert((kind, (*id).to_owned()), why.clone());
         }
 
         // Creates and updates.
-        for (r, m) in resolved.iter().zip(&matches) {
+        for (((r, m), replace), key) in resolved.iter().zip(&matches).zip(replacing).zip(keys) {
             let id = match (m, &r.explicit_id) {
                 (Some(o), _) => live_id(o).to_owned(),
                 (None, Some(id)) => id.clone(),
-                (None, None) => carl_model::deterministic_id(kind, &r.identity).to_string(),
+                (None, None) => {
+                    carl_model::deterministic_id(kind, key.as_deref().unwrap_or_default())
+                        .to_string()
+                }
             };
-            ids.insert((kind, r.identity.clone()), id.clone());
+            self.ids.insert((kind, format!("id:{id}")), id.clone());
+            self.ids
+                .insert((kind, format!("parent:{}", r.index)), id.clone());
             if let Some(name) = r.fields.get(kind.endpoint_key()).and_then(Value::as_str) {
-                ids.insert((kind, format!("name:{name}")), id.clone());
+                self.ids.insert((kind, format!("name:{name}")), id.clone());
             }
-            ids.insert((kind, format!("id:{id}")), id.clone());
-            names.insert(id.clone(), identity::label(kind, &r.fields));
+            let label = self.label(kind, &r.fields);
+            self.names.insert(id.clone(), label.clone());
+            let schema = self.schema(kind, &r.fields);
+            let write = order::Write {
+                kind,
+                path: entity_path(kind, &id, &r.fields),
+                id,
+                label,
+                schema,
+            };
             match m {
-                None => builder.create(kind, id, r.source, &r.fields, schema),
+                None => {
+                    let (body, changes) = creation(kind, schema, r);
+                    if let Some((old, why)) = &replace {
+                        self.replaced.insert((kind, old.clone()), why.clone());
+                    }
+                    self.builder
+                        .create(write, &r.fields, body, changes, replace);
+                }
                 Some(live) => {
-                    let changes = diff::changes(schema, &r.fields, live);
+                    let cx = diff::Context {
+                        hashed_passwords: self
+                            .desired
+                            .untransformed_files
+                            .contains(&r.source.location.file),
+                    };
+                    let changes = diff::changes(kind, schema, &r.fields, live, cx);
                     if !changes.is_empty() {
-                        builder.update(kind, id, identity::label(kind, &r.fields), changes);
+                        self.builder.update(write, live, &r.fields, changes);
                     }
                 }
             }
         }
 
         // Deletes: live entities nothing in the files matched.
-        for o in live_of_kind {
-            if !taken.contains(live_id(o)) {
-                names.insert(live_id(o).to_owned(), identity::label(kind, o));
-                builder.delete(kind, live_id(o).to_owned(), identity::label(kind, o), o);
+        for o in live_of {
+            let id = live_id(o);
+            if taken.contains(id) && !self.replaced.contains_key(&(kind, id.to_owned())) {
+                continue;
             }
+            let write = order::Write {
+                kind,
+                id: id.to_owned(),
+                label: self.label(kind, o),
+                path: entity_path(kind, id, o),
+                schema: self.schema(kind, o),
+            };
+            let why = self.replaced.get(&(kind, id.to_owned())).cloned();
+            self.builder.delete(write, o, why);
+        }
+        Ok(())
+    }
+}
+
+/// The body and the shown fields of a create: what the file says (Kong fills its own
+/// defaults), with references as ids, in schema order.
+fn creation(kind: Kind, schema: &Schema, r: &Resolved<'_>) -> (Object, Vec<Change>) {
+    let source = r.source;
+    let mut body = Object::new();
+    let mut changes = Vec::new();
+    for field in &schema.fields {
+        let name = field.name.as_str();
+        let value = if source.references.contains_key(name) {
+            r.fields.get(name)
+        } else {
+            source.fields.get(name)
+        };
+        let Some(value) = value else { continue };
+        if name == "id" {
+            continue;
+        }
+        changes.push(Change {
+            field: name.to_owned(),
+            old: Value::Null,
+            new: value.clone(),
+            sensitive: diff::is_sensitive(kind, name),
+        });
+        body.insert(name.to_owned(), value.clone());
+    }
+    // Fields a newer Kong knows and carl's schema does not: sent as written.
+    for (name, value) in &source.fields {
+        if name != "id" && !body.contains_key(name) && schema.field(name).is_none() {
+            body.insert(name.clone(), value.clone());
         }
     }
-    let mut plan = builder.finish()?;
-    plan.names = names;
-    Ok(plan)
+    (body, changes)
+}
+
+/// The Admin API path of an entity: targets live under their upstream.
+pub fn entity_path(kind: Kind, id: &str, entity: &Object) -> String {
+    match kind {
+        Kind::Target => format!(
+            "/upstreams/{}/targets/{id}",
+            entity
+                .get("upstream")
+                .and_then(carl_model::foreign_id)
+                .unwrap_or("-")
+        ),
+        _ => format!("/{}/{id}", kind.path()),
+    }
 }
 
 /// `desired` with `tags` added to every entity's `tags` (a set: order kept, no repeats).
@@ -317,6 +514,7 @@ fn live_id(o: &Object) -> &str {
 /// Completes a desired entity and computes its identity. References resolve against
 /// entities of earlier kinds, already in `ids`.
 fn resolve<'a>(
+    index: usize,
     entity: &'a DesiredEntity,
     schema: &Schema,
     ids: &HashMap<(Kind, String), String>,
@@ -355,18 +553,11 @@ fn resolve<'a>(
     for generated in kind.generated_fields() {
         fields.remove(*generated);
     }
-    let identity = match (
-        &explicit_id,
-        fields.get(kind.endpoint_key()).and_then(Value::as_str),
-    ) {
-        (Some(id), _) => format!("id:{id}"),
-        (None, Some(name)) => format!("name:{name}"),
-        (None, None) => format!("match:{}", identity::route_match_key(&fields)),
-    };
     Ok(Resolved {
         source: entity,
+        index,
+        natural: identity::natural(kind, &fields),
         fields,
-        identity,
         explicit_id,
     })
 }

@@ -7,24 +7,28 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use carl_config::DesiredEntity;
 use carl_model::{Kind, Object, Schema};
 use serde_json::Value;
 
+use crate::identity::unique_values;
 use crate::{Action, Change, Op, Plan, PlanError, Summary};
 
 /// An op before ordering, with what the graph needs to know about it.
 struct Pending {
     op: Op,
-    /// Unique values this op gives up: (kind, name).
-    frees: Option<(Kind, String)>,
+    /// Unique values this op gives up, as (kind, `field=value`).
+    frees: Vec<(Kind, String)>,
     /// Unique values this op claims.
-    takes: Option<(Kind, String)>,
+    takes: Vec<(Kind, String)>,
     /// Ids of entities (by kind) that must exist before this op runs.
     needs: Vec<(Kind, String)>,
-    /// The live parent this op detaches from (a delete, or an update changing the
-    /// foreign key): the parent's delete must wait for it.
+    /// The live parents this op detaches from (a delete, or an update changing the
+    /// foreign key): their deletes must wait for it.
     leaves: Vec<(Kind, String)>,
+    /// For a create that replaces a live entity: the id of the one it replaces.
+    replaces: Option<String>,
+    /// Ops (by position in `pending`) that must finish first, whatever they touch.
+    after: Vec<usize>,
 }
 
 /// (phase: writes before deletes, kind rank, label): the readable order among ready ops.
@@ -33,12 +37,6 @@ type SortKey = (usize, usize, String);
 #[derive(Default)]
 pub(crate) struct Builder {
     pending: Vec<Pending>,
-}
-
-fn name_of(kind: Kind, o: &Object) -> Option<String> {
-    o.get(kind.endpoint_key())
-        .and_then(Value::as_str)
-        .map(str::to_owned)
 }
 
 fn foreign_ids(kind: Kind, o: &Object) -> Vec<(Kind, String)> {
@@ -50,43 +48,47 @@ fn foreign_ids(kind: Kind, o: &Object) -> Vec<(Kind, String)> {
         .collect()
 }
 
+fn tagged(kind: Kind, values: Vec<String>) -> Vec<(Kind, String)> {
+    values.into_iter().map(|v| (kind, v)).collect()
+}
+
+/// What one write is: everything but its place in the graph.
+pub(crate) struct Write<'a> {
+    pub kind: Kind,
+    pub id: String,
+    pub label: String,
+    pub path: String,
+    pub schema: &'a Schema,
+}
+
 impl Builder {
+    /// A create: `body` is what the file says (Kong fills its own defaults), `fields`
+    /// the complete entity.
     pub(crate) fn create(
         &mut self,
-        kind: Kind,
-        id: String,
-        source: &DesiredEntity,
+        w: Write<'_>,
         fields: &Object,
-        schema: &Schema,
+        body: Object,
+        changes: Vec<Change>,
+        replace: Option<(String, String)>,
     ) {
-        // Send what the file says (Kong fills its own defaults), in schema order.
-        let written =
-            |name: &str| source.fields.contains_key(name) || source.references.contains_key(name);
-        let mut body = Object::new();
-        let mut changes = Vec::new();
-        for field in &schema.fields {
-            if field.name == "id" || !written(&field.name) {
-                continue;
-            }
-            let value = fields.get(&field.name).cloned().unwrap_or(Value::Null);
-            changes.push(Change {
-                field: field.name.clone(),
-                old: Value::Null,
-                new: value.clone(),
-            });
-            body.insert(field.name.clone(), value);
-        }
+        let (replaces, reason) = replace.unzip();
         self.pending.push(Pending {
-            takes: name_of(kind, fields).map(|n| (kind, n)),
-            frees: None,
-            needs: foreign_ids(kind, fields),
+            takes: tagged(w.kind, unique_values(w.kind, w.schema, fields, &w.id)),
+            frees: Vec::new(),
+            needs: foreign_ids(w.kind, fields),
             leaves: Vec::new(),
+            replaces,
+            after: Vec::new(),
             op: Op {
                 index: 0,
                 action: Action::Create,
-                kind,
-                id,
-                label: crate::identity::label(kind, fields),
+                kind: w.kind,
+                id: w.id,
+                label: w.label,
+                path: w.path,
+                replace: reason,
+                replaces: None,
                 changes,
                 body,
                 depends_on: Vec::new(),
@@ -94,19 +96,30 @@ impl Builder {
         });
     }
 
-    pub(crate) fn update(&mut self, kind: Kind, id: String, label: String, changes: Vec<Change>) {
-        let mut body = Object::new();
-        let mut takes = None;
-        let mut frees = None;
+    pub(crate) fn update(
+        &mut self,
+        w: Write<'_>,
+        live: &Object,
+        fields: &Object,
+        changes: Vec<Change>,
+    ) {
+        let body = patch_body(&changes);
+        let before = unique_values(w.kind, w.schema, live, &w.id);
+        let after = unique_values(w.kind, w.schema, fields, &w.id);
+        let frees = before
+            .iter()
+            .filter(|v| !after.contains(v))
+            .cloned()
+            .collect();
+        let takes = after
+            .iter()
+            .filter(|v| !before.contains(v))
+            .cloned()
+            .collect();
         let mut needs = Vec::new();
         let mut leaves = Vec::new();
         for c in &changes {
-            body.insert(c.field.clone(), c.new.clone());
-            if c.field == kind.endpoint_key() {
-                takes = c.new.as_str().map(|n| (kind, n.to_owned()));
-                frees = c.old.as_str().map(|n| (kind, n.to_owned()));
-            }
-            if let Some((_, target)) = kind.foreign_keys().iter().find(|(f, _)| *f == c.field) {
+            if let Some((_, target)) = w.kind.foreign_keys().iter().find(|(f, _)| *f == c.field) {
                 if let Some(new) = carl_model::foreign_id(&c.new) {
                     needs.push((*target, new.to_owned()));
                 }
@@ -116,35 +129,45 @@ impl Builder {
             }
         }
         self.pending.push(Pending {
+            frees: tagged(w.kind, frees),
+            takes: tagged(w.kind, takes),
+            needs,
+            leaves,
+            replaces: None,
+            after: Vec::new(),
             op: Op {
                 index: 0,
                 action: Action::Update,
-                kind,
-                id,
-                label,
+                kind: w.kind,
+                id: w.id,
+                label: w.label,
+                path: w.path,
+                replace: None,
+                replaces: None,
                 changes,
                 body,
                 depends_on: Vec::new(),
             },
-            frees,
-            takes,
-            needs,
-            leaves,
         });
     }
 
-    pub(crate) fn delete(&mut self, kind: Kind, id: String, label: String, live: &Object) {
+    pub(crate) fn delete(&mut self, w: Write<'_>, live: &Object, replace: Option<String>) {
         self.pending.push(Pending {
-            frees: name_of(kind, live).map(|n| (kind, n)),
-            takes: None,
+            frees: tagged(w.kind, unique_values(w.kind, w.schema, live, &w.id)),
+            takes: Vec::new(),
             needs: Vec::new(),
-            leaves: foreign_ids(kind, live),
+            leaves: foreign_ids(w.kind, live),
+            replaces: None,
+            after: Vec::new(),
             op: Op {
                 index: 0,
                 action: Action::Delete,
-                kind,
-                id,
-                label,
+                kind: w.kind,
+                id: w.id,
+                label: w.label,
+                path: w.path,
+                replace,
+                replaces: None,
                 changes: Vec::new(),
                 body: Object::new(),
                 depends_on: Vec::new(),
@@ -152,14 +175,13 @@ impl Builder {
         });
     }
 
-    /// Builds the graph and orders the ops: a topological order that, among ready ops,
-    /// puts creates and updates (parents first) before deletes (children first).
-    pub(crate) fn finish(self) -> Result<Plan, PlanError> {
-        let pending = self.pending;
+    /// The edges: who must finish before each op.
+    fn edges(&self) -> Vec<Vec<usize>> {
+        let pending = &self.pending;
         let n = pending.len();
         let mut created: HashMap<(Kind, &str), usize> = HashMap::new();
         let mut deleted: HashMap<(Kind, &str), usize> = HashMap::new();
-        let mut freed: HashMap<&(Kind, String), usize> = HashMap::new();
+        let mut freed: HashMap<&(Kind, String), Vec<usize>> = HashMap::new();
         for (i, p) in pending.iter().enumerate() {
             match p.op.action {
                 Action::Create => {
@@ -170,8 +192,8 @@ impl Builder {
                 }
                 Action::Update => {}
             }
-            if let Some(f) = &p.frees {
-                freed.insert(f, i);
+            for f in &p.frees {
+                freed.entry(f).or_default().push(i);
             }
         }
         let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -186,67 +208,183 @@ impl Builder {
                     deps[j].push(i);
                 }
             }
-            if let Some(t) = &p.takes
-                && let Some(&j) = freed.get(t)
-                && j != i
-            {
-                deps[i].push(j);
+            deps[i].extend(p.after.iter().copied());
+            for t in &p.takes {
+                for &j in freed.get(t).into_iter().flatten() {
+                    if j != i {
+                        deps[i].push(j);
+                    }
+                }
             }
         }
         for d in &mut deps {
             d.sort_unstable();
             d.dedup();
         }
+        deps
+    }
 
-        // Kahn's algorithm; the heap picks the most readable next op among ready ones.
-        let kinds = Kind::ALL.len();
-        let sort_key = |p: &Pending| -> SortKey {
-            let rank = Kind::ALL.iter().position(|k| *k == p.op.kind).unwrap_or(0);
-            match p.op.action {
-                Action::Delete => (1, kinds - rank, p.op.label.clone()),
-                _ => (0, rank, p.op.label.clone()),
+    /// Breaks a wait cycle made by a swap of names (`a` → `b` while `b` → `a`): one
+    /// of the renames first moves its entity to a temporary name, freeing its old one.
+    /// Returns false when no op in `stuck` can be split so.
+    fn split_swap(&mut self, stuck: &[usize]) -> bool {
+        for &i in stuck {
+            let p = &self.pending[i];
+            if p.op.action != Action::Update {
+                continue;
             }
-        };
-        let mut remaining: Vec<usize> = deps.iter().map(Vec::len).collect();
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, d) in deps.iter().enumerate() {
-            for &j in d {
-                dependents[j].push(i);
-            }
+            let kind = p.op.kind;
+            let renamed = p.op.changes.iter().find(|c| {
+                matches!(c.field.as_str(), "name" | "username" | "custom_id")
+                    && c.old.is_string()
+                    && c.new.is_string()
+            });
+            let Some(rename) = renamed else { continue };
+            let field = rename.field.clone();
+            let old = rename.old.as_str().unwrap_or_default().to_owned();
+            let temporary = format!(
+                "{old}-carl-swap-{}",
+                &carl_model::deterministic_id(kind, &format!("{}:{old}", p.op.id))
+                    .simple()
+                    .to_string()[..8]
+            );
+            let old_value = (kind, format!("{field}={old}"));
+            let mut body = Object::new();
+            body.insert(field.clone(), Value::String(temporary.clone()));
+            let first = Pending {
+                frees: vec![old_value.clone()],
+                takes: Vec::new(),
+                needs: Vec::new(),
+                leaves: Vec::new(),
+                replaces: None,
+                after: Vec::new(),
+                op: Op {
+                    index: 0,
+                    action: Action::Update,
+                    kind,
+                    id: p.op.id.clone(),
+                    label: p.op.label.clone(),
+                    path: p.op.path.clone(),
+                    replace: Some(format!("temporary {field}, to free '{old}' for a swap")),
+                    replaces: None,
+                    changes: vec![Change {
+                        field: field.clone(),
+                        old: Value::String(old.clone()),
+                        new: Value::String(temporary),
+                        sensitive: false,
+                    }],
+                    body,
+                    depends_on: Vec::new(),
+                },
+            };
+            let first_at = self.pending.len();
+            let second = &mut self.pending[i];
+            second.frees.retain(|f| *f != old_value);
+            second.after.push(first_at);
+            self.pending.push(first);
+            return true;
         }
-        let mut heap: BinaryHeap<Reverse<(SortKey, usize)>> = (0..n)
-            .filter(|&i| remaining[i] == 0)
-            .map(|i| Reverse((sort_key(&pending[i]), i)))
-            .collect();
-        let mut order = Vec::with_capacity(n);
-        while let Some(Reverse((_, i))) = heap.pop() {
-            order.push(i);
-            for &d in &dependents[i] {
-                remaining[d] -= 1;
-                if remaining[d] == 0 {
-                    heap.push(Reverse((sort_key(&pending[d]), d)));
+        false
+    }
+
+    /// Builds the graph and orders the ops: a topological order that, among ready ops,
+    /// puts creates and updates (parents first) before deletes (children first).
+    pub(crate) fn finish(mut self) -> Result<Plan, PlanError> {
+        // Each round either orders every op or splits one swap; a plan has finitely
+        // many renames, so this ends.
+        let mut rounds = self.pending.len() + 1;
+        loop {
+            let deps = self.edges();
+            match order(&self.pending, &deps) {
+                Ok(order) => return Ok(self.into_plan(&deps, &order)),
+                Err(stuck) => {
+                    rounds -= 1;
+                    if rounds == 0 || !self.split_swap(&stuck) {
+                        let names: Vec<String> = stuck
+                            .iter()
+                            .map(|&i| {
+                                format!("{} {}", self.pending[i].op.kind, self.pending[i].op.label)
+                            })
+                            .collect();
+                        return Err(PlanError {
+                            location: None,
+                            message: format!(
+                                "these changes wait on each other and carl cannot order them: {}; \
+                                 make the change in two steps",
+                                names.join(", ")
+                            ),
+                        });
+                    }
                 }
             }
         }
-        if order.len() < n {
-            let stuck: Vec<String> = (0..n)
-                .filter(|i| remaining[*i] > 0)
-                .map(|i| format!("{} {}", pending[i].op.kind, pending[i].op.label))
-                .collect();
-            return Err(PlanError {
-                location: None,
-                message: format!(
-                    "these changes wait on each other (names swapped between entities?): {}; \
-                     rename in two steps",
-                    stuck.join(", ")
-                ),
-            });
+    }
+}
+
+/// Kahn's algorithm; `Err` holds the ops left in a cycle.
+fn order(pending: &[Pending], deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
+    let n = pending.len();
+    // Kahn's algorithm; the heap picks the most readable next op among ready ones.
+    let kinds = Kind::ALL.len();
+    let sort_key = |p: &Pending| -> SortKey {
+        let rank = Kind::ALL.iter().position(|k| *k == p.op.kind).unwrap_or(0);
+        match p.op.action {
+            Action::Delete => (1, kinds - rank, p.op.label.clone()),
+            _ => (0, rank, p.op.label.clone()),
         }
+    };
+    let mut remaining: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, d) in deps.iter().enumerate() {
+        for &j in d {
+            dependents[j].push(i);
+        }
+    }
+    let mut heap: BinaryHeap<Reverse<(SortKey, usize)>> = (0..n)
+        .filter(|&i| remaining[i] == 0)
+        .map(|i| Reverse((sort_key(&pending[i]), i)))
+        .collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse((_, i))) = heap.pop() {
+        order.push(i);
+        for &d in &dependents[i] {
+            remaining[d] -= 1;
+            if remaining[d] == 0 {
+                heap.push(Reverse((sort_key(&pending[d]), d)));
+            }
+        }
+    }
+    if order.len() < n {
+        return Err((0..n).filter(|i| remaining[*i] > 0).collect());
+    }
+    Ok(order)
+}
+
+impl Builder {
+    fn into_plan(self, deps: &[Vec<usize>], order: &[usize]) -> Plan {
+        let n = self.pending.len();
         let mut position = vec![0; n];
         for (pos, &i) in order.iter().enumerate() {
             position[i] = pos;
         }
-        let mut slots: Vec<Option<Pending>> = pending.into_iter().map(Some).collect();
+        // A replacing create points at the delete of the entity it replaces.
+        let mut delete_of: HashMap<(Kind, String), usize> = HashMap::new();
+        for (i, p) in self.pending.iter().enumerate() {
+            if p.op.action == Action::Delete {
+                delete_of.insert((p.op.kind, p.op.id.clone()), i);
+            }
+        }
+        let replaced: Vec<Option<usize>> = self
+            .pending
+            .iter()
+            .map(|p| {
+                let old = p.replaces.as_ref()?;
+                delete_of
+                    .get(&(p.op.kind, old.clone()))
+                    .map(|&j| position[j])
+            })
+            .collect();
+        let mut slots: Vec<Option<Pending>> = self.pending.into_iter().map(Some).collect();
         let mut summary = Summary::default();
         let mut ops = Vec::with_capacity(n);
         for (pos, &i) in order.iter().enumerate() {
@@ -255,6 +393,7 @@ impl Builder {
             op.index = pos;
             op.depends_on = deps[i].iter().map(|&j| position[j]).collect();
             op.depends_on.sort_unstable();
+            op.replaces = replaced[i];
             match op.action {
                 Action::Create => summary.create += 1,
                 Action::Update => summary.update += 1,
@@ -262,10 +401,35 @@ impl Builder {
             }
             ops.push(op);
         }
-        Ok(Plan {
+        Plan {
             summary,
             ops,
             names: Default::default(),
-        })
+        }
     }
+}
+
+/// The body of a PATCH: the changed fields, records as nested objects (Kong merges
+/// them into the stored record).
+fn patch_body(changes: &[Change]) -> Object {
+    let mut body = Object::new();
+    for c in changes {
+        let mut slot = &mut body;
+        let mut parts = c.field.split('.').peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                slot.insert(part.to_owned(), c.new.clone());
+                break;
+            }
+            let next = slot
+                .entry(part.to_owned())
+                .or_insert_with(|| Value::Object(Object::new()));
+            if !next.is_object() {
+                *next = Value::Object(Object::new());
+            }
+            let Value::Object(inner) = next else { break };
+            slot = inner;
+        }
+    }
+    body
 }

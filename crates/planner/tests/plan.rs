@@ -5,7 +5,53 @@ use carl_planner::{Action, Plan, Schemas, plan};
 use serde_json::{Value, json};
 
 fn desired(yaml: &str) -> carl_config::DesiredState {
-    carl_config::load_str("gw.yaml", yaml, &|_| None).unwrap()
+    carl_config::load_str("gw.yaml", yaml, &|name| CERT.get(name)).unwrap()
+}
+
+/// A self-signed certificate and its key, as `${CERT}` and `${KEY}`.
+struct Pem {
+    cert: String,
+    key: String,
+}
+
+impl Pem {
+    fn get(&self, name: &str) -> Option<String> {
+        match name {
+            "CERT" => Some(self.cert.clone()),
+            "KEY" => Some(self.key.clone()),
+            _ => None,
+        }
+    }
+}
+
+static CERT: std::sync::LazyLock<Pem> = std::sync::LazyLock::new(|| {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["api.example.test".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    Pem {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
+});
+
+/// Text as a terminal without colour shows it.
+fn plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// What Kong would hold after applying `plan` to `live`: creates become complete
@@ -17,7 +63,10 @@ fn apply(live: &LiveState, plan: &Plan) -> LiveState {
         match op.action {
             Action::Create => {
                 let mut e = op.body.clone();
-                op.kind.schema().fill_defaults(&mut e);
+                Schemas::default()
+                    .for_entity(op.kind, &e)
+                    .expect("known schema")
+                    .fill_defaults(&mut e);
                 e.insert("id".into(), json!(op.id));
                 e.insert("created_at".into(), json!(1));
                 list.push(e);
@@ -27,14 +76,24 @@ fn apply(live: &LiveState, plan: &Plan) -> LiveState {
                     .iter_mut()
                     .find(|e| e["id"] == op.id)
                     .expect("updated entity exists");
-                for (k, v) in &op.body {
-                    e.insert(k.clone(), v.clone());
-                }
+                merge(e, &op.body);
             }
             Action::Delete => list.retain(|e| e["id"] != op.id),
         }
     }
     out
+}
+
+/// Kong's PATCH: records merge, everything else is replaced.
+fn merge(into: &mut Object, patch: &Object) {
+    for (k, v) in patch {
+        match (into.get_mut(k), v) {
+            (Some(Value::Object(old)), Value::Object(new)) => merge(old, new),
+            _ => {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    }
 }
 
 const GATEWAY: &str = r#"_format_version: "3.0"
@@ -274,13 +333,286 @@ fn everything_not_in_the_file_is_deleted_children_first() {
     let _: Value = serde_json::from_str(&carl_planner::render::json(&p)).unwrap();
 }
 
+const EVERY_KIND: &str = r#"_format_version: "3.0"
+certificates:
+- cert: "${CERT}"
+  key: "${KEY}"
+  snis:
+  - name: api.example.test
+services:
+- name: orders
+  url: http://orders.internal:8080
+  routes:
+  - name: orders-api
+    paths: [/orders]
+    plugins:
+    - name: rate-limiting
+      config: {minute: 10, policy: redis, redis: {host: redis.internal, password: s3cr3t-redis}}
+  plugins:
+  - name: cors
+consumers:
+- username: alice
+  keyauth_credentials:
+  - key: alice-key-123
+  - {}
+  basicauth_credentials:
+  - username: alice
+    password: alice-password
+  acls:
+  - group: admins
+upstreams:
+- name: orders.upstream
+  targets:
+  - target: 10.0.0.1
+  - target: 10.0.0.2:9000
+    weight: 50
+"#;
+
+/// What Kong does with a plan's writes that matters to the next plan: generated keys,
+/// hashed passwords, targets with their default port.
+fn as_kong_stores(mut live: LiveState) -> LiveState {
+    let consumers: Vec<Object> = live.of(Kind::Consumer).to_vec();
+    for e in live.entities.entry(Kind::KeyAuth).or_default() {
+        if e.get("key").is_none_or(Value::is_null) {
+            e.insert("key".into(), json!("generated-by-kong"));
+        }
+    }
+    for e in live.entities.entry(Kind::BasicAuth).or_default() {
+        let consumer = e["consumer"]["id"].as_str().unwrap().to_owned();
+        assert!(consumers.iter().any(|c| c["id"] == consumer));
+        let hashed =
+            carl_planner::diff::basic_auth_hash(e["password"].as_str().unwrap(), &consumer);
+        e.insert("password".into(), json!(hashed));
+    }
+    for e in live.entities.entry(Kind::Target).or_default() {
+        let t = carl_planner::identity::normalize_target(e["target"].as_str().unwrap());
+        e.insert("target".into(), json!(t));
+    }
+    for e in live.entities.entry(Kind::Certificate).or_default() {
+        e.insert("snis".into(), json!(["api.example.test"]));
+    }
+    live
+}
+
 #[test]
-fn kinds_not_planned_yet_are_refused_at_their_place() {
-    let d = desired("_format_version: \"3.0\"\nconsumers:\n- username: alice\n");
-    let e = plan(&d, &LiveState::default(), &Schemas::default()).unwrap_err();
+fn every_kind_is_created_parents_first_and_then_in_sync() {
+    let d = desired(EVERY_KIND);
+    let p = plan(&d, &LiveState::default(), &Schemas::default()).unwrap();
+    assert_eq!(p.summary.create, d.entities.len(), "{:#?}", ops(&p));
+    for op in &p.ops {
+        for &dep in &op.depends_on {
+            assert!(dep < op.index, "{op:?} runs after what it needs");
+        }
+    }
+    let position = |kind: Kind| p.ops.iter().position(|o| o.kind == kind).unwrap();
+    assert!(position(Kind::Certificate) < position(Kind::Sni));
+    assert!(position(Kind::Upstream) < position(Kind::Target));
+    assert!(position(Kind::Consumer) < position(Kind::KeyAuth));
+    let target = p.ops.iter().find(|o| o.kind == Kind::Target).unwrap();
     assert!(
-        e.to_string()
-            .starts_with("gw.yaml:3:3: `consumers` are not managed by this version of carl yet"),
-        "{e}"
+        target.path.starts_with("/upstreams/") && target.path.contains("/targets/"),
+        "{}",
+        target.path
+    );
+
+    let live = as_kong_stores(apply(&LiveState::default(), &p));
+    let again = plan(&d, &live, &Schemas::default()).unwrap();
+    assert!(
+        again.is_empty(),
+        "no false diffs after apply: {:#?}",
+        ops(&again)
+    );
+    // Ids are deterministic: planning again from scratch gives the same ids.
+    let p2 = plan(&d, &LiveState::default(), &Schemas::default()).unwrap();
+    let ids = |p: &Plan| p.ops.iter().map(|o| o.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&p), ids(&p2));
+}
+
+#[test]
+fn secrets_never_print_in_any_format() {
+    let d = desired(EVERY_KIND);
+    let p = plan(&d, &LiveState::default(), &Schemas::default()).unwrap();
+    let outputs = [
+        carl_planner::render::text(&p),
+        carl_planner::render::markdown(&p),
+        carl_planner::render::json(&p),
+    ];
+    for out in &outputs {
+        let key_body = CERT.key.lines().nth(1).unwrap();
+        for secret in ["alice-key-123", "alice-password", "s3cr3t-redis", key_body] {
+            assert!(!out.contains(secret), "{secret} leaked:\n{out}");
+        }
+        assert!(out.contains("(sensitive)"), "{out}");
+    }
+    // Changing a password is shown as a change, without either value.
+    let live = as_kong_stores(apply(&LiveState::default(), &p));
+    let changed = desired(&EVERY_KIND.replace("alice-password", "new-password"));
+    let p = plan(&changed, &live, &Schemas::default()).unwrap();
+    assert_eq!(
+        ops(&p),
+        ["Update basic-auth credential \"alice\" of consumer \"alice\""]
+    );
+    let text = plain(&carl_planner::render::text(&p));
+    assert!(
+        text.contains("password: (sensitive) → (sensitive)"),
+        "{text}"
+    );
+    assert!(!text.contains("new-password"));
+}
+
+#[test]
+fn nested_config_changes_show_as_paths_and_patch_only_them() {
+    let d = desired(EVERY_KIND);
+    let p = plan(&d, &LiveState::default(), &Schemas::default()).unwrap();
+    let live = as_kong_stores(apply(&LiveState::default(), &p));
+    let changed = desired(&EVERY_KIND.replace("minute: 10", "minute: 20"));
+    let p = plan(&changed, &live, &Schemas::default()).unwrap();
+    assert_eq!(p.ops.len(), 1, "{:#?}", ops(&p));
+    assert_eq!(p.ops[0].changes[0].field, "config.minute");
+    assert_eq!(
+        p.ops[0].body,
+        json!({"config": {"minute": 20}})
+            .as_object()
+            .unwrap()
+            .clone()
+    );
+    let text = plain(&carl_planner::render::text(&p));
+    assert!(text.contains("config.minute: 10 → 20"), "{text}");
+    assert!(
+        text.contains("~ plugin \"rate-limiting\" on route \"orders-api\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_password_kong_hashed_is_not_drift_and_a_dumped_hash_compares_as_is() {
+    let d = desired(EVERY_KIND);
+    let p = plan(&d, &LiveState::default(), &Schemas::default()).unwrap();
+    let live = as_kong_stores(apply(&LiveState::default(), &p));
+    assert!(plan(&d, &live, &Schemas::default()).unwrap().is_empty());
+    // A dump holds the hash with `_transform: false`: the same password, no change.
+    let hash = live.of(Kind::BasicAuth)[0]["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dumped = EVERY_KIND.replace("alice-password", &hash).replace(
+        "_format_version: \"3.0\"",
+        "_format_version: \"3.0\"\n_transform: false",
+    );
+    assert!(
+        plan(&desired(&dumped), &live, &Schemas::default())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn swapped_names_are_resolved_through_a_temporary_name() {
+    let live = LiveState {
+        entities: [(
+            Kind::Service,
+            vec![
+                json!({"id": "00000000-0000-4000-8000-00000000000a", "name": "blue", "host": "a.internal", "port": 80, "protocol": "http"}),
+                json!({"id": "00000000-0000-4000-8000-00000000000b", "name": "green", "host": "b.internal", "port": 80, "protocol": "http"}),
+            ]
+            .into_iter()
+            .map(|v| v.as_object().unwrap().clone())
+            .collect(),
+        )]
+        .into_iter()
+        .collect(),
+    };
+    let d = desired(
+        "_format_version: \"3.0\"\nservices:\n- id: 00000000-0000-4000-8000-00000000000a\n  name: green\n  host: a.internal\n- id: 00000000-0000-4000-8000-00000000000b\n  name: blue\n  host: b.internal\n",
+    );
+    let p = plan(&d, &live, &Schemas::default()).unwrap();
+    assert_eq!(p.summary.update, 3, "{:#?}", ops(&p));
+    // Replaying the ops in order never has two services with one name.
+    let mut state = live.clone();
+    for op in &p.ops {
+        state = apply(
+            &state,
+            &Plan {
+                ops: vec![op.clone()],
+                ..Plan::default()
+            },
+        );
+        let names: Vec<&str> = state
+            .of(Kind::Service)
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "after {op:?}: {names:?}");
+    }
+    assert!(plan(&d, &state, &Schemas::default()).unwrap().is_empty());
+}
+
+#[test]
+fn a_generated_key_is_never_drift_and_an_extra_credential_is_deleted() {
+    let d = desired(EVERY_KIND);
+    let p = plan(&d, &LiveState::default(), &Schemas::default()).unwrap();
+    let mut live = as_kong_stores(apply(&LiveState::default(), &p));
+    let consumer = live.of(Kind::Consumer)[0]["id"].clone();
+    live.entities.get_mut(&Kind::KeyAuth).unwrap().push(
+        json!({"id": "00000000-0000-4000-8000-0000000000ff", "key": "stray", "consumer": {"id": consumer}})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let p = plan(&d, &live, &Schemas::default()).unwrap();
+    assert_eq!(ops(&p).len(), 1, "{:#?}", ops(&p));
+    assert_eq!(p.ops[0].action, Action::Delete);
+    assert_eq!(p.ops[0].id, "00000000-0000-4000-8000-0000000000ff");
+}
+
+#[test]
+fn replacing_a_service_by_id_replaces_its_routes_too() {
+    let d = desired(GATEWAY);
+    let p = plan(&d, &LiveState::default(), &Schemas::default()).unwrap();
+    let live = apply(&LiveState::default(), &p);
+    let text = GATEWAY.replace(
+        "- name: orders\n",
+        "- name: orders\n  id: 11111111-2222-4333-8444-555555555555\n",
+    );
+    let p = plan(&desired(&text), &live, &Schemas::default()).unwrap();
+    let rendered = plain(&carl_planner::render::text(&p));
+    assert!(
+        rendered.contains(
+            "-/+ service \"orders\" (the file gives id 11111111-2222-4333-8444-555555555555"
+        ),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("-/+ route \"orders-api\" (its service is replaced)"),
+        "{rendered}"
+    );
+    // Every delete of the old service's routes comes before the service's delete, which
+    // comes before the new service's create.
+    let at = |action: Action, label: &str, kind: Kind| {
+        p.ops
+            .iter()
+            .position(|o| o.action == action && o.label == label && o.kind == kind)
+            .unwrap()
+    };
+    assert!(
+        at(Action::Delete, "\"orders-api\"", Kind::Route)
+            < at(Action::Delete, "\"orders\"", Kind::Service)
+    );
+    assert!(
+        at(Action::Delete, "\"orders\"", Kind::Service)
+            < at(Action::Create, "\"orders\"", Kind::Service)
+    );
+    assert!(
+        at(Action::Create, "\"orders\"", Kind::Service)
+            < at(Action::Create, "\"orders-api\"", Kind::Route)
+    );
+    let after = apply(&live, &p);
+    assert!(
+        plan(&desired(&text), &after, &Schemas::default())
+            .unwrap()
+            .is_empty()
     );
 }
