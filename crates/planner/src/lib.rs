@@ -395,8 +395,15 @@ impl<'a> Planner<'a> {
                 label,
                 schema,
             };
+            let hashed = self
+                .desired
+                .untransformed_files
+                .contains(&r.source.location.file);
             match m {
                 None => {
+                    if hashed {
+                        refuse_hashed_password(kind, r)?;
+                    }
                     let (body, changes) = creation(kind, schema, r);
                     if let Some((old, why)) = &replace {
                         self.replaced.insert((kind, old.clone()), why.clone());
@@ -406,12 +413,12 @@ impl<'a> Planner<'a> {
                 }
                 Some(live) => {
                     let cx = diff::Context {
-                        hashed_passwords: self
-                            .desired
-                            .untransformed_files
-                            .contains(&r.source.location.file),
+                        hashed_passwords: hashed,
                     };
                     let changes = diff::changes(kind, schema, &r.fields, live, cx);
+                    if hashed && changes.iter().any(|c| c.field == "password") {
+                        refuse_hashed_password(kind, r)?;
+                    }
                     if !changes.is_empty() {
                         self.builder.update(write, live, &r.fields, changes);
                     }
@@ -437,6 +444,30 @@ impl<'a> Planner<'a> {
         }
         Ok(())
     }
+}
+
+/// A basic-auth password from a `_transform: false` file is Kong's hash; the Admin
+/// API hashes whatever it is given, so writing it would set the hash as the password.
+fn refuse_hashed_password(kind: Kind, r: &Resolved<'_>) -> Result<(), PlanError> {
+    if kind != Kind::BasicAuth || r.fields.get("password").is_none_or(Value::is_null) {
+        return Ok(());
+    }
+    let user = r
+        .fields
+        .get("username")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    Err(PlanError {
+        location: Some(r.source.location_of("password").clone()),
+        message: format!(
+            "basic-auth credential \"{user}\": this file says `_transform: false`, so its password is \
+             Kong's hash, and the Admin API would hash it again (the credential would stop working). \
+             Write the password itself (e.g. `password: ${{BASIC_AUTH_{}}}`) and drop `_transform: false`; \
+             a DB-less gateway takes the hash as it is",
+            user.to_ascii_uppercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        ),
+    })
 }
 
 /// The body and the shown fields of a create: what the file says (Kong fills its own
