@@ -248,13 +248,28 @@ pub struct ReconcileArgs {
     #[command(flatten)]
     pub files: FilesArgs,
 
-    /// Output format of the plan.
-    #[arg(long, env = "CARL_FORMAT", value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format of the plan (stdout).
+    #[arg(long, env = "CARL_FORMAT", value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+
+    /// With --plan: also save the plan to FILE (JSON, no secret values) for
+    /// `--apply --plan-file FILE` on main.
+    #[arg(long, value_name = "FILE", env = "CARL_OUT", requires = "plan")]
+    pub out: Option<PathBuf>,
 
     /// With --plan: exit 2 when there are changes (0 when none).
     #[arg(long, env = "CARL_DETAILED_EXITCODE")]
     pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// For people: +/~/-/-+ per entity and changed fields as old → new.
+    Text,
+    /// For a merge request comment: a summary table and a collapsible section per kind.
+    Markdown,
+    /// For machines: docs/plan-format.md.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

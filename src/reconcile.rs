@@ -9,9 +9,10 @@ use crate::connect::client;
 use carl_config::DesiredState;
 use carl_executor::Outcome;
 use carl_model::Kind;
+use carl_planner::saved::SavedPlan;
 use carl_planner::{Action, Plan, Schemas, render};
 
-use crate::cli::{FilesArgs, Format, GlobalArgs, ReconcileArgs, ValidateArgs};
+use crate::cli::{FilesArgs, GlobalArgs, PlanFormat, ReconcileArgs, ValidateArgs};
 use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 use futures_util::StreamExt;
 
@@ -158,6 +159,20 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         return check(&plan, args.format);
     }
     print_plan(&plan, args.format);
+    if let Some(path) = &args.out {
+        let saved = SavedPlan::new(
+            &plan,
+            &live,
+            &desired,
+            client.addr(),
+            env!("CARGO_PKG_VERSION"),
+        );
+        if let Err(e) = std::fs::write(path, saved.to_json()) {
+            report_error(format!("{}: {e}", path.display()));
+            return EXIT_ERROR;
+        }
+        anstream::eprintln!("Plan saved to {} (no secret values in it).", path.display());
+    }
     if args.plan {
         return if args.detailed_exitcode && !plan.is_empty() {
             EXIT_CHANGES
@@ -220,26 +235,27 @@ async fn read_schemas(
     (schemas, warnings)
 }
 
-fn print_plan(plan: &Plan, format: Format) {
+fn print_plan(plan: &Plan, format: PlanFormat) {
     let text = match format {
-        Format::Text => render::text(plan),
-        Format::Json => render::json(plan) + "\n",
+        PlanFormat::Text => render::text(plan),
+        PlanFormat::Markdown => render::markdown(plan),
+        PlanFormat::Json => render::json(plan) + "\n",
     };
     let mut out = anstream::stdout();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }
 
-fn check(plan: &Plan, format: Format) -> u8 {
+fn check(plan: &Plan, format: PlanFormat) -> u8 {
     if plan.is_empty() {
-        if format == Format::Json {
+        if format != PlanFormat::Text {
             print_plan(plan, format);
         } else {
             anstream::println!("No drift: the gateway matches the desired state.");
         }
         return EXIT_OK;
     }
-    if format == Format::Text {
+    if format == PlanFormat::Text {
         anstream::println!(
             "{WARN}Drift{WARN:#}: the gateway differs from the desired state in {} place{}:\n",
             plan.ops.len(),

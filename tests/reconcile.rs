@@ -486,3 +486,155 @@ fn unknown_plugins_are_a_warning_offline_and_checked_online() {
         ));
     assert!(gw.list("plugins").is_empty(), "validating writes nothing");
 }
+
+const WITH_SECRETS: &str = r#"_format_version: "3.0"
+services:
+  - name: orders
+    host: orders.internal
+    plugins:
+      - name: rate-limiting
+        config: {minute: 10, policy: redis, redis: {host: redis.internal, password: redis-pass-9f1}}
+consumers:
+  - username: ann
+    keyauth_credentials:
+      - key: ann-key-7c2e
+    basicauth_credentials:
+      - username: ann
+        password: ann-pass-41d
+"#;
+
+#[test]
+fn a_saved_plan_records_ops_live_fingerprint_and_file_digests_but_no_secret() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gateway.yaml", WITH_SECRETS);
+    let out = dir.path().join("plan.json");
+    let run = gw
+        .carl()
+        .args([
+            "reconcile",
+            "--plan",
+            "-f",
+            &file,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .code(0)
+        .stderr(contains("Plan saved to"));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let stdout = String::from_utf8_lossy(&run.get_output().stdout).into_owned();
+    for secret in ["redis-pass-9f1", "ann-key-7c2e", "ann-pass-41d"] {
+        assert!(!text.contains(secret), "{secret} in the plan file");
+        assert!(!stdout.contains(secret), "{secret} in the plan");
+    }
+    let saved = carl_planner::saved::SavedPlan::from_json(&text).unwrap();
+    assert_eq!(saved.summary.create, 5);
+    assert_eq!(saved.ops.len(), 5);
+    assert_eq!(saved.kong_address, gw.url);
+    assert!(saved.live_fingerprint.starts_with("sha256:"));
+    let digest = carl_config::sha256_hex(WITH_SECRETS.as_bytes());
+    assert_eq!(saved.files.values().collect::<Vec<_>>(), [&digest]);
+
+    // The same gateway gives the same fingerprint; any change to it, another.
+    let again = dir.path().join("again.json");
+    gw.carl()
+        .args([
+            "reconcile",
+            "--plan",
+            "-f",
+            &file,
+            "--out",
+            again.to_str().unwrap(),
+        ])
+        .assert()
+        .code(0);
+    let again =
+        carl_planner::saved::SavedPlan::from_json(&std::fs::read_to_string(&again).unwrap())
+            .unwrap();
+    assert_eq!(again.live_fingerprint, saved.live_fingerprint);
+    let (status, _) = gw.call(
+        "PUT",
+        "/services/other",
+        Some(json!({"host": "x.internal"})),
+    );
+    assert_eq!(status, 200);
+    let changed = dir.path().join("changed.json");
+    gw.carl()
+        .args([
+            "reconcile",
+            "--plan",
+            "-f",
+            &file,
+            "--out",
+            changed.to_str().unwrap(),
+        ])
+        .assert()
+        .code(0);
+    let changed =
+        carl_planner::saved::SavedPlan::from_json(&std::fs::read_to_string(&changed).unwrap())
+            .unwrap();
+    assert_ne!(changed.live_fingerprint, saved.live_fingerprint);
+}
+
+#[test]
+fn markdown_plan_has_a_summary_table_and_a_section_per_kind() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gateway.yaml", WITH_SECRETS);
+    let out = gw
+        .carl()
+        .args(["reconcile", "--plan", "--format", "markdown", "-f", &file])
+        .assert()
+        .code(0);
+    let md = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(md.contains("| kind | create | update | delete |"), "{md}");
+    assert!(md.contains("| services | 1 | 0 | 0 |"), "{md}");
+    assert!(
+        md.contains("<details><summary>keyauth_credentials (1 change)</summary>"),
+        "{md}"
+    );
+    assert!(
+        md.contains("+ + plugin \"rate-limiting\" on service \"orders\""),
+        "{md}"
+    );
+    assert!(
+        md.contains("**Plan: 5 to create, 0 to update, 0 to delete.**"),
+        "{md}"
+    );
+    assert!(!md.contains('\u{1b}'), "no terminal escapes in Markdown");
+    for secret in ["redis-pass-9f1", "ann-key-7c2e", "ann-pass-41d"] {
+        assert!(!md.contains(secret), "{secret} in:\n{md}");
+    }
+}
+
+#[test]
+fn check_exits_2_on_drift_of_any_kind_and_0_in_sync() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gateway.yaml", WITH_SECRETS);
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &file])
+        .assert()
+        .code(0);
+    gw.carl()
+        .args(["reconcile", "--check", "-f", &file])
+        .assert()
+        .code(0)
+        .stdout(contains("No drift"));
+    // Someone changes the plugin by hand.
+    let plugins = gw.list("plugins");
+    let id = plugins[0]["id"].as_str().unwrap();
+    let (status, body) = gw.call(
+        "PATCH",
+        &format!("/plugins/{id}"),
+        Some(json!({"config": {"minute": 99}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    gw.carl()
+        .args(["reconcile", "--check", "-f", &file])
+        .assert()
+        .code(2)
+        .stdout(contains("config.minute: 99 → 10"))
+        .stdout(contains("redis-pass-9f1").not());
+}

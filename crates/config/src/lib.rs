@@ -205,6 +205,9 @@ pub struct DesiredState {
     pub warnings: Vec<Diagnostic>,
     /// Files that say `_transform: false`: their basic-auth passwords are Kong's hashes.
     pub untransformed_files: std::collections::BTreeSet<Arc<str>>,
+    /// Every file read, with the SHA-256 of its bytes (hex): what a saved plan records
+    /// so that applying it can check it reads the same files.
+    pub file_digests: BTreeMap<Arc<str>, String>,
 }
 
 /// Where interpolation takes variable values from.
@@ -255,6 +258,9 @@ pub fn load_paths(paths: &[PathBuf], env: Env<'_>) -> Result<DesiredState, LoadE
                 texts.push((name, Cow::Owned(text), None));
             }
             Ok(text) => {
+                state
+                    .file_digests
+                    .insert(name.clone(), sha256_hex(text.as_bytes()));
                 let secrets = load::load_document(
                     name.clone(),
                     &text,
@@ -274,6 +280,15 @@ pub fn load_paths(paths: &[PathBuf], env: Env<'_>) -> Result<DesiredState, LoadE
     }
     load::check_state(&mut state, &pending, &mut diagnostics);
     finish(state, diagnostics, texts)
+}
+
+/// The SHA-256 of `bytes`, in lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A file's text, refusing what is not a desired-state file before parsing it: too

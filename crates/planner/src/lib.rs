@@ -19,6 +19,7 @@ pub mod diff;
 pub mod identity;
 mod order;
 pub mod render;
+pub mod saved;
 mod schemas;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -1,0 +1,205 @@
+//! Saved plans (DESIGN.md decision 8): what `carl reconcile --plan --out plan.json`
+//! writes, so that main applies what the merge request showed.
+//!
+//! A saved plan holds the ops as the JSON renderer shows them (secrets replaced by
+//! `(sensitive)`), a fingerprint of the live state they were computed from (only the
+//! entities in scope), the SHA-256 of every desired file, the carl version and the
+//! Kong address. It holds no secret value: applying it re-reads the same files for
+//! those, recomputes the plan, and applies it only when the live fingerprint and the
+//! ops are the saved ones.
+
+use std::collections::BTreeMap;
+
+use carl_config::DesiredState;
+use carl_model::LiveState;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Plan, Summary, render};
+
+/// The version of the saved-plan format; a reader refuses others.
+pub const SAVED_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub format_version: u32,
+    pub carl_version: String,
+    /// The Admin API the plan was computed against.
+    pub kong_address: String,
+    /// `_info.select_tags` of the files: the scope of the fingerprint.
+    pub select_tags: Vec<String>,
+    /// `sha256:` of the canonical JSON of the live entities in scope.
+    pub live_fingerprint: String,
+    /// Every desired file read, with the SHA-256 of its bytes.
+    pub files: BTreeMap<String, String>,
+    pub summary: Summary,
+    /// The ops as `carl reconcile --plan --format json` shows them.
+    pub ops: Vec<Value>,
+}
+
+impl SavedPlan {
+    pub fn new(
+        plan: &Plan,
+        live: &LiveState,
+        desired: &DesiredState,
+        kong_address: &str,
+        carl_version: &str,
+    ) -> SavedPlan {
+        let rendered = render::json_value(plan);
+        SavedPlan {
+            format_version: SAVED_FORMAT_VERSION,
+            carl_version: carl_version.to_owned(),
+            kong_address: kong_address.to_owned(),
+            select_tags: desired
+                .select_tags
+                .as_ref()
+                .map(|(t, _)| t.clone())
+                .unwrap_or_default(),
+            live_fingerprint: fingerprint(live),
+            files: desired
+                .file_digests
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            summary: plan.summary,
+            ops: rendered["ops"].as_array().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Pretty JSON, ending with a newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Reads a saved plan, refusing another format version or a damaged file.
+    pub fn from_json(text: &str) -> Result<SavedPlan, String> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("not a carl plan file: {e}"))?;
+        match value.get("format_version").and_then(Value::as_u64) {
+            Some(v) if v == u64::from(SAVED_FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(format!(
+                    "plan file format {v}; this carl reads format {SAVED_FORMAT_VERSION}: plan again with this carl"
+                ));
+            }
+            None => return Err("not a carl plan file: no `format_version`".into()),
+        }
+        serde_json::from_value(value).map_err(|e| format!("damaged carl plan file: {e}"))
+    }
+}
+
+/// `sha256:` of the live state as canonical JSON (kinds in order, entities by id, keys
+/// sorted): equal exactly when the Admin API returned the same entities.
+pub fn fingerprint(live: &LiveState) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (kind, entities) in &live.entities {
+        let mut sorted: Vec<&carl_model::Object> = entities.iter().collect();
+        sorted.sort_by(|a, b| {
+            let id =
+                |o: &carl_model::Object| o.get("id").and_then(Value::as_str).map(str::to_owned);
+            id(a).cmp(&id(b))
+        });
+        hasher.update(kind.dao().as_bytes());
+        hasher.update(b"\n");
+        for entity in sorted {
+            let mut text = String::new();
+            canonical(&Value::Object(entity.clone()), &mut text);
+            hasher.update(text.as_bytes());
+            hasher.update(b"\n");
+        }
+    }
+    let digest = hasher.finalize();
+    format!(
+        "sha256:{}",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// JSON with object keys sorted, whatever order the map keeps them in.
+fn canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carl_model::Kind;
+    use serde_json::json;
+
+    fn live(entities: Vec<Value>) -> LiveState {
+        LiveState {
+            entities: [(
+                Kind::Service,
+                entities
+                    .into_iter()
+                    .map(|v| v.as_object().unwrap().clone())
+                    .collect(),
+            )]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_order_and_sees_every_change() {
+        let a = json!({"id": "1", "name": "a", "port": 80});
+        let b = json!({"id": "2", "name": "b", "port": 80});
+        let reordered = json!({"port": 80, "name": "a", "id": "1"});
+        assert_eq!(
+            fingerprint(&live(vec![a.clone(), b.clone()])),
+            fingerprint(&live(vec![b.clone(), reordered]))
+        );
+        let changed = json!({"id": "1", "name": "a", "port": 81});
+        assert_ne!(
+            fingerprint(&live(vec![a.clone(), b.clone()])),
+            fingerprint(&live(vec![changed, b.clone()]))
+        );
+        assert_ne!(
+            fingerprint(&live(vec![a.clone(), b])),
+            fingerprint(&live(vec![a]))
+        );
+    }
+
+    #[test]
+    fn another_format_version_is_refused_with_what_to_do() {
+        let e = SavedPlan::from_json(r#"{"format_version": 99}"#).unwrap_err();
+        assert!(e.contains("plan again"), "{e}");
+        assert!(
+            SavedPlan::from_json("{")
+                .unwrap_err()
+                .starts_with("not a carl plan file")
+        );
+    }
+}
