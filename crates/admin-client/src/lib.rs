@@ -410,6 +410,9 @@ impl AdminClient {
                     "connection closed",
                     "channel closed",
                     "connection was not ready",
+                    "reset by peer",
+                    "Broken pipe",
+                    "unexpected EOF",
                 ]
                 .iter()
                 .any(|c| cause.contains(c)) =>
