@@ -595,7 +595,7 @@ fn markdown_plan_has_a_summary_table_and_a_section_per_kind() {
         "{md}"
     );
     assert!(
-        md.contains("+ + plugin \"rate-limiting\" on service \"orders\""),
+        md.contains("\n+ plugin \"rate-limiting\" on service \"orders\"\n"),
         "{md}"
     );
     assert!(

@@ -332,6 +332,17 @@ impl<'a> Planner<'a> {
         }
         // Credentials whose key Kong generates: any unmatched live one of the same
         // consumer, the one with carl's deterministic id first.
+        let mut by_consumer: HashMap<&str, Vec<&Object>> = HashMap::new();
+        if resolved
+            .iter()
+            .any(|r| r.natural.is_none() && r.explicit_id.is_none())
+        {
+            for o in live_of {
+                if let Some(c) = o.get("consumer").and_then(carl_model::foreign_id) {
+                    by_consumer.entry(c).or_default().push(o);
+                }
+            }
+        }
         let mut generated = HashMap::<String, usize>::new();
         let mut keys: Vec<Option<String>> = Vec::with_capacity(resolved.len());
         for (r, m) in resolved.iter().zip(matches.iter_mut()) {
@@ -358,7 +369,11 @@ impl<'a> Planner<'a> {
                 .get(id.as_str())
                 .copied()
                 .filter(|o| same_owner(o))
-                .or_else(|| live_of.iter().find(|o| same_owner(o)));
+                .or_else(|| {
+                    by_consumer
+                        .get(consumer.as_str())
+                        .and_then(|c| c.iter().copied().find(|o| same_owner(o)))
+                });
             if let Some(o) = candidate {
                 taken.insert(live_id(o));
                 *m = Some(o);

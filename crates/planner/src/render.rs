@@ -180,17 +180,10 @@ pub fn markdown(plan: &Plan) -> String {
         for op in ops {
             let mut text = String::new();
             write_op(&mut text, plan, op);
-            // The `diff` highlighter colours lines by their first character.
+            // The `diff` highlighter colours lines by their first character: `+`
+            // creates green, `-` deletes red; `~` updates and field lines stay plain.
             for line in strip_ansi(&text).lines() {
-                let trimmed = line.trim_start();
-                let marker = match trimmed.chars().next() {
-                    Some('+') => "+",
-                    Some('-') if trimmed.starts_with("-/+") => "!",
-                    Some('-') => "-",
-                    Some('~') => "!",
-                    _ => " ",
-                };
-                let _ = writeln!(out, "{marker} {}", line.trim_start());
+                let _ = writeln!(out, "{}", line.strip_prefix("  ").unwrap_or(line));
             }
         }
         out.push_str("```\n\n</details>\n\n");
