@@ -102,9 +102,15 @@ pub async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
 
 pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
     // Validation first: a broken file never leads to a request, let alone a write.
+    let started = std::time::Instant::now();
     let Some(desired) = load(&args.files) else {
         return EXIT_ERROR;
     };
+    tracing::info!(
+        entities = desired.entities.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "desired state loaded"
+    );
     let client = match client(global) {
         Ok(c) => c,
         Err(e) => {
@@ -147,7 +153,15 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let plan = match carl_planner::plan(&desired, &live, &schemas) {
+    tracing::info!(
+        entities = live.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "live state read"
+    );
+    let planning = std::time::Instant::now();
+    let plan = carl_planner::plan(&desired, &live, &schemas);
+    tracing::info!(ms = planning.elapsed().as_millis() as u64, "planned");
+    let plan = match plan {
         Ok(plan) => plan,
         Err(e) => {
             report_error(e);
