@@ -224,26 +224,29 @@ async fn read_schemas(
         .collect();
     let fetched: Vec<_> = futures_util::stream::iter(wanted)
         .map(|w| async move {
-            match w {
-                Wanted::Kind(kind) => (kind.path().to_owned(), Ok(kind), client.schema(kind).await),
-                Wanted::Plugin(name) => {
-                    let result = client.plugin_schema(&name).await;
-                    (format!("plugin {name}"), Err(name), result)
-                }
-            }
+            let result = match &w {
+                Wanted::Kind(kind) => client.schema(*kind).await,
+                Wanted::Plugin(name) => client.plugin_schema(name).await,
+            };
+            (w, result)
         })
         .buffered(parallelism.max(1))
         .collect()
         .await;
     let mut schemas = Schemas::default();
     let mut warnings = Vec::new();
-    // Kinds first: a plugin's schema is merged into the plugins schema.
-    let (kinds, plugins): (Vec<_>, Vec<_>) = fetched.into_iter().partition(|(_, w, _)| w.is_ok());
-    for (what, which, result) in kinds.into_iter().chain(plugins) {
-        match (which, result) {
-            (Ok(kind), Ok(schema)) => schemas.insert(kind, schema),
-            (Err(name), Ok(schema)) => schemas.insert_plugin(&name, schema),
-            (_, Err(e)) => warnings.push(format!("using carl's built-in schema for {what}: {e}")),
+    // `Schemas` merges a plugin's schema with whichever plugins schema it has last.
+    for (wanted, result) in fetched {
+        match (wanted, result) {
+            (Wanted::Kind(kind), Ok(schema)) => schemas.insert(kind, schema),
+            (Wanted::Plugin(name), Ok(schema)) => schemas.insert_plugin(&name, schema),
+            (Wanted::Kind(kind), Err(e)) => warnings.push(format!(
+                "using carl's built-in schema for {}: {e}",
+                kind.path()
+            )),
+            (Wanted::Plugin(name), Err(e)) => warnings.push(format!(
+                "using carl's built-in schema for plugin {name}: {e}"
+            )),
         }
     }
     (schemas, warnings)

@@ -338,9 +338,23 @@ fn a_dump_of_services_and_routes_plans_no_change() {
         .args(["reconcile", "--apply", "-f", &file])
         .assert()
         .code(0);
+    assert_dump_plans_no_change(&gw, dir.path());
+}
+
+/// How many requests kong-sim counted for `route` (`GET /services`) in `stats`.
+fn route_count_in(stats: &Value, route: &str) -> u64 {
+    stats["requests"]["by_route"][route].as_u64().unwrap_or(0)
+}
+
+fn route_count(gw: &Gateway, route: &str) -> u64 {
+    route_count_in(&gw.stats().unwrap(), route)
+}
+
+/// `carl dump` of `gw`, planned against `gw`: no changes.
+fn assert_dump_plans_no_change(gw: &Gateway, dir: &Path) {
     let out = gw.carl().arg("dump").assert().code(0);
     let dumped = write(
-        dir.path(),
+        dir,
         "dump.yaml",
         &String::from_utf8_lossy(&out.get_output().stdout),
     );
@@ -359,17 +373,7 @@ fn a_dump_of_a_hand_built_gateway_plans_no_change() {
     let gw = Gateway::start();
     let dir = tempfile::tempdir().unwrap();
     populate(&gw, dir.path());
-    let out = gw.carl().arg("dump").assert().code(0);
-    let dumped = write(
-        dir.path(),
-        "dump.yaml",
-        &String::from_utf8_lossy(&out.get_output().stdout),
-    );
-    gw.carl()
-        .args(["reconcile", "--plan", "--detailed-exitcode", "-f", &dumped])
-        .assert()
-        .code(0)
-        .stdout(contains("No changes"));
+    assert_dump_plans_no_change(&gw, dir.path());
 }
 
 #[test]
@@ -406,11 +410,6 @@ fn transient_failures_are_retried_and_permanent_ones_are_not() {
     let faults = |rules: Value| {
         let (status, body) = gw.call("PUT", "/_sim/faults", Some(json!({ "rules": rules })));
         assert_eq!(status, 200, "{body}");
-    };
-    let route_count = |gw: &Gateway, route: &str| -> u64 {
-        gw.stats().unwrap()["requests"]["by_route"][route]
-            .as_u64()
-            .unwrap_or(0)
     };
     // Two 503s, a 502, a reset and a 429 with Retry-After: all retried, the dump succeeds.
     faults(json!([
@@ -593,8 +592,7 @@ fn kong_2_8_is_read_as_a_3_0_file_and_never_written() {
     assert!(text.contains("~/orders/\\d+$"), "{text}");
     assert!(text.contains("- /café"), "{text}");
     assert!(text.contains("- /plain"), "{text}");
-    let got =
-        |stats: &Value, route: &str| stats["requests"]["by_route"][route].as_u64().unwrap_or(0);
+    let got = route_count_in;
     assert_eq!(
         got(&after, "GET /keys") - got(&before, "GET /keys"),
         0,

@@ -503,6 +503,22 @@ consumers:
         password: ann-pass-41d
 "#;
 
+/// `carl reconcile --plan -f file --out path`, which must succeed, read back.
+fn saved_plan(gw: &Gateway, file: &str, path: &std::path::Path) -> carl_planner::saved::SavedPlan {
+    gw.carl()
+        .args([
+            "reconcile",
+            "--plan",
+            "-f",
+            file,
+            "--out",
+            path.to_str().unwrap(),
+        ])
+        .assert()
+        .code(0);
+    carl_planner::saved::SavedPlan::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 #[test]
 fn a_saved_plan_records_ops_live_fingerprint_and_file_digests_but_no_secret() {
     let gw = Gateway::start();
@@ -537,21 +553,7 @@ fn a_saved_plan_records_ops_live_fingerprint_and_file_digests_but_no_secret() {
     assert_eq!(saved.files.values().collect::<Vec<_>>(), [&digest]);
 
     // The same gateway gives the same fingerprint; any change to it, another.
-    let again = dir.path().join("again.json");
-    gw.carl()
-        .args([
-            "reconcile",
-            "--plan",
-            "-f",
-            &file,
-            "--out",
-            again.to_str().unwrap(),
-        ])
-        .assert()
-        .code(0);
-    let again =
-        carl_planner::saved::SavedPlan::from_json(&std::fs::read_to_string(&again).unwrap())
-            .unwrap();
+    let again = saved_plan(&gw, &file, &dir.path().join("again.json"));
     assert_eq!(again.live_fingerprint, saved.live_fingerprint);
     let (status, _) = gw.call(
         "PUT",
@@ -559,21 +561,7 @@ fn a_saved_plan_records_ops_live_fingerprint_and_file_digests_but_no_secret() {
         Some(json!({"host": "x.internal"})),
     );
     assert_eq!(status, 200);
-    let changed = dir.path().join("changed.json");
-    gw.carl()
-        .args([
-            "reconcile",
-            "--plan",
-            "-f",
-            &file,
-            "--out",
-            changed.to_str().unwrap(),
-        ])
-        .assert()
-        .code(0);
-    let changed =
-        carl_planner::saved::SavedPlan::from_json(&std::fs::read_to_string(&changed).unwrap())
-            .unwrap();
+    let changed = saved_plan(&gw, &file, &dir.path().join("changed.json"));
     assert_ne!(changed.live_fingerprint, saved.live_fingerprint);
 }
 

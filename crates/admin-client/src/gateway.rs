@@ -34,6 +34,10 @@ impl KongVersion {
         })
     }
 
+    /// The newest Kong carl knows: what requests are shaped for when the version is
+    /// not known (yet, or at all).
+    pub const NEWEST_KNOWN: KongVersion = KongVersion::new(3, 9, 0);
+
     pub const fn new(major: u32, minor: u32, patch: u32) -> KongVersion {
         KongVersion {
             major,
@@ -158,7 +162,7 @@ impl Gateway {
     /// The version to shape requests for: an unreadable version is treated as the
     /// newest carl knows.
     pub fn effective_version(&self) -> KongVersion {
-        self.version.unwrap_or(KongVersion::new(3, 9, 0))
+        self.version.unwrap_or(KongVersion::NEWEST_KNOWN)
     }
 
     /// `Ok` when carl may plan and write to this gateway; otherwise why not.

@@ -148,11 +148,15 @@ impl AdminClient {
             Err(Error::Api { status: 403, .. }) => Value::Null,
             Err(e) => return Err(e),
         };
-        let gateway = Gateway::from_root(&info);
+        Ok(self.remember(Gateway::from_root(&info)))
+    }
+
+    /// Keeps `gateway`'s version to shape later reads (first one read wins).
+    pub(crate) fn remember(&self, gateway: Gateway) -> Gateway {
         if let Some(v) = gateway.version {
             let _ = self.version.set(v);
         }
-        Ok(gateway)
+        gateway
     }
 
     /// The version requests are shaped for: the gateway's once read, else the newest.
@@ -160,7 +164,7 @@ impl AdminClient {
         self.version
             .get()
             .copied()
-            .unwrap_or(KongVersion::new(3, 9, 0))
+            .unwrap_or(KongVersion::NEWEST_KNOWN)
     }
 
     /// Kong's schema for `kind` (`GET /schemas/{kind}`).
@@ -323,12 +327,25 @@ impl AdminClient {
         into_object(path, self.request(Method::PATCH, path, Some(body)).await?)
     }
 
-    /// `POST {collection}`: for what Kong cannot create with PUT (targets, whose PUT
-    /// only updates). The body carries the id.
-    pub async fn post_at(&self, collection: &str, body: &Object) -> Result<Object, Error> {
+    /// Creates the `kind` entity at `path` (`/services/{id}`) with this `id`: `PUT`,
+    /// except for targets, whose `PUT` only updates (`kong/api/routes/upstreams.lua`):
+    /// those are `POST`ed to their upstream's collection with the id in the body.
+    pub async fn create_at(
+        &self,
+        kind: Kind,
+        path: &str,
+        id: &str,
+        body: &Object,
+    ) -> Result<Object, Error> {
+        if kind != Kind::Target {
+            return self.put_at(path, body).await;
+        }
+        let collection = path.rsplit_once('/').map_or(path, |(c, _)| c);
+        let mut body = body.clone();
+        body.insert("id".into(), id.into());
         into_object(
             collection,
-            self.request(Method::POST, collection, Some(body)).await?,
+            self.request(Method::POST, collection, Some(&body)).await?,
         )
     }
 

@@ -72,10 +72,7 @@ impl AdminClient {
                 message: format!("response is not JSON: {e}"),
             })?;
         }
-        let gateway = Gateway::from_root(&info);
-        if let Some(v) = gateway.version {
-            let _ = self.version.set(v);
-        }
+        let gateway = self.remember(Gateway::from_root(&info));
         let tls = match (self.base.starts_with("https://"), peer) {
             (true, Some(der)) => Some(self.tls_details(&der).await?),
             _ => None,

@@ -10,7 +10,6 @@
 use std::collections::VecDeque;
 
 use carl_admin_client::AdminClient;
-use carl_model::Kind;
 use carl_planner::{Action, Op, Plan};
 use tokio::task::JoinSet;
 
@@ -137,17 +136,10 @@ fn skip_dependents(
 
 async fn write(client: &AdminClient, op: &Op) -> Outcome {
     let result = match op.action {
-        // Kong's PUT on a target only updates: targets are created by POST with the id.
-        Action::Create if op.kind == Kind::Target => {
-            let mut body = op.body.clone();
-            body.insert("id".into(), op.id.clone().into());
-            let collection = op
-                .path
-                .rsplit_once('/')
-                .map_or(op.path.as_str(), |(c, _)| c);
-            client.post_at(collection, &body).await.map(drop)
-        }
-        Action::Create => client.put_at(&op.path, &op.body).await.map(drop),
+        Action::Create => client
+            .create_at(op.kind, &op.path, &op.id, &op.body)
+            .await
+            .map(drop),
         Action::Update => client.patch_at(&op.path, &op.body).await.map(drop),
         Action::Delete => client.delete_at(&op.path).await,
     };

@@ -45,7 +45,7 @@ pub fn changes(
         {
             continue;
         }
-        if matches!(field.name.as_str(), "id" | "created_at" | "updated_at") {
+        if kind.generated_fields().contains(&field.name.as_str()) {
             continue;
         }
         let Some(new) = desired.get(&field.name) else {

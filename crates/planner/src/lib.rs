@@ -324,8 +324,10 @@ impl<'a> Planner<'a> {
             if let Some(o) = found {
                 taken.insert(live_id(o));
             }
-            if let Some((old, _)) = &replace {
-                taken.insert(by_id.get(old.as_str()).map_or("", |o| live_id(o)));
+            if let Some((old, _)) = &replace
+                && let Some(o) = by_id.get(old.as_str())
+            {
+                taken.insert(live_id(o));
             }
             matches.push(found);
             replacing.push(replace);

@@ -191,7 +191,8 @@ pub fn markdown(plan: &Plan) -> String {
     out
 }
 
-fn strip_ansi(s: &str) -> String {
+/// `s` without ANSI escapes: as a terminal without colour shows the text render.
+pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {

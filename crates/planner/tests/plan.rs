@@ -38,20 +38,7 @@ static CERT: std::sync::LazyLock<Pem> = std::sync::LazyLock::new(|| {
 
 /// Text as a terminal without colour shows it.
 fn plain(text: &str) -> String {
-    let mut out = String::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    carl_planner::render::strip_ansi(text)
 }
 
 /// What Kong would hold after applying `plan` to `live`: creates become complete
@@ -395,6 +382,12 @@ fn as_kong_stores(mut live: LiveState) -> LiveState {
     live
 }
 
+/// What an empty gateway holds once `d`'s plan is applied.
+fn kong_after(d: &carl_config::DesiredState) -> LiveState {
+    let p = plan(d, &LiveState::default(), &Schemas::default()).unwrap();
+    as_kong_stores(apply(&LiveState::default(), &p))
+}
+
 #[test]
 fn every_kind_is_created_parents_first_and_then_in_sync() {
     let d = desired(EVERY_KIND);
@@ -464,8 +457,7 @@ fn secrets_never_print_in_any_format() {
 #[test]
 fn nested_config_changes_show_as_paths_and_patch_only_them() {
     let d = desired(EVERY_KIND);
-    let p = plan(&d, &LiveState::default(), &Schemas::default()).unwrap();
-    let live = as_kong_stores(apply(&LiveState::default(), &p));
+    let live = kong_after(&d);
     let changed = desired(&EVERY_KIND.replace("minute: 10", "minute: 20"));
     let p = plan(&changed, &live, &Schemas::default()).unwrap();
     assert_eq!(p.ops.len(), 1, "{:#?}", ops(&p));
@@ -488,8 +480,7 @@ fn nested_config_changes_show_as_paths_and_patch_only_them() {
 #[test]
 fn a_password_kong_hashed_is_not_drift_and_a_dumped_hash_compares_as_is() {
     let d = desired(EVERY_KIND);
-    let p = plan(&d, &LiveState::default(), &Schemas::default()).unwrap();
-    let live = as_kong_stores(apply(&LiveState::default(), &p));
+    let live = kong_after(&d);
     assert!(plan(&d, &live, &Schemas::default()).unwrap().is_empty());
     // A dump holds the hash with `_transform: false`: the same password, no change.
     let hash = live.of(Kind::BasicAuth)[0]["password"]
@@ -554,8 +545,7 @@ fn swapped_names_are_resolved_through_a_temporary_name() {
 #[test]
 fn a_generated_key_is_never_drift_and_an_extra_credential_is_deleted() {
     let d = desired(EVERY_KIND);
-    let p = plan(&d, &LiveState::default(), &Schemas::default()).unwrap();
-    let mut live = as_kong_stores(apply(&LiveState::default(), &p));
+    let mut live = kong_after(&d);
     let consumer = live.of(Kind::Consumer)[0]["id"].clone();
     live.entities.get_mut(&Kind::KeyAuth).unwrap().push(
         json!({"id": "00000000-0000-4000-8000-0000000000ff", "key": "stray", "consumer": {"id": consumer}})
@@ -627,11 +617,7 @@ fn renders_of_a_plan_touching_every_kind() {
             .join("../../tests/fixtures/good/every-kind-flat.yaml"),
     )
     .unwrap();
-    let before = desired(&fixture);
-    let live = as_kong_stores(apply(
-        &LiveState::default(),
-        &plan(&before, &LiveState::default(), &Schemas::default()).unwrap(),
-    ));
+    let live = kong_after(&desired(&fixture));
     let after = fixture
         .replace("port: 8080", "port: 8081")
         .replace("second: 10", "second: 20")
