@@ -918,33 +918,7 @@ fn root(sim: &Sim) -> Response {
         .iter()
         .map(|n| ((*n).to_owned(), json!(true)))
         .collect();
-    if sim.config.kong2() {
-        // 2.8's `GET /`: `available_on_server` is `loaded_plugins` (name → true), and
-        // there is no `edition` (3.6+).
-        return json_response(
-            StatusCode::OK,
-            &json!({
-                "version": version,
-                "tagline": "Welcome to kong",
-                "hostname": "kong-sim",
-                "node_id": sim.node_id,
-                "lua_version": "LuaJIT 2.1.0-beta3",
-                "timers": {"running": 0, "pending": 0},
-                "pids": {"master": 1, "workers": [2]},
-                "configuration": {
-                    "database": if sim.config.db_less { "off" } else { "postgres" },
-                    "role": "traditional",
-                    "admin_listen": ["127.0.0.1:8001 reuseport backlog=16384"],
-                    "loaded_plugins": loaded,
-                    "pg_password": "******",
-                },
-                "plugins": {"available_on_server": loaded, "enabled_in_cluster": enabled},
-            }),
-        );
-    }
-    json_response(
-        StatusCode::OK,
-        &json!({
+    let mut body = json!({
             "version": version,
             "edition": "community",
             "tagline": "Welcome to kong",
@@ -962,8 +936,24 @@ fn root(sim: &Sim) -> Response {
                 "pg_password": "******",
             },
             "plugins": {"available_on_server": available, "enabled_in_cluster": enabled},
-        }),
-    )
+    });
+    if sim.config.kong2() {
+        // 2.8: `available_on_server` is `loaded_plugins` (name → true); no `edition`
+        // (3.6+) and no `router_flavor` (3.0+).
+        body["plugins"]["available_on_server"] = Value::Object(
+            body["configuration"]["loaded_plugins"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        if let Some(root) = body.as_object_mut() {
+            root.remove("edition");
+        }
+        if let Some(conf) = body["configuration"].as_object_mut() {
+            conf.remove("router_flavor");
+        }
+    }
+    json_response(StatusCode::OK, &body)
 }
 
 fn status(sim: &Sim) -> Response {
