@@ -70,6 +70,11 @@ fn init_logging(global: &cli::GlobalArgs) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
-        .with_ansi(!global.no_color && std::env::var_os("NO_COLOR").is_none())
+        // Colour only on a terminal: CI logs and files get plain text.
+        .with_ansi(
+            !global.no_color
+                && std::env::var_os("NO_COLOR").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
         .init();
 }

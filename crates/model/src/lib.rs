@@ -28,14 +28,23 @@ pub type Object = Map<String, Value>;
 /// (`kong/db/schema/entities/routes_subschemas.lua`): grpc and grpcs routes default
 /// `strip_path` to false, not true.
 pub fn fill_defaults(kind: Kind, schema: &Schema, obj: &mut Object) {
-    if kind == Kind::Route && obj.get("strip_path").is_none_or(Value::is_null) {
-        let protocols = obj.get("protocols").and_then(Value::as_array);
-        let first = protocols.and_then(|p| p.first()).and_then(Value::as_str);
-        if matches!(first, Some("grpc" | "grpcs")) {
-            obj.insert("strip_path".into(), Value::Bool(false));
-        }
+    if let Some(v) = subschema_default(kind, "strip_path", obj)
+        && obj.get("strip_path").is_none_or(Value::is_null)
+    {
+        obj.insert("strip_path".into(), v);
     }
     schema.fill_defaults(obj);
+}
+
+/// The default a subschema gives `field` of `obj`, where it differs from the entity
+/// schema's: see [`fill_defaults`].
+pub fn subschema_default(kind: Kind, field: &str, obj: &Object) -> Option<Value> {
+    if kind != Kind::Route || field != "strip_path" {
+        return None;
+    }
+    let protocols = obj.get("protocols").and_then(Value::as_array);
+    let first = protocols.and_then(|p| p.first()).and_then(Value::as_str);
+    matches!(first, Some("grpc" | "grpcs")).then_some(Value::Bool(false))
 }
 
 /// True for a field name that by convention holds a secret (`password`,

@@ -267,7 +267,8 @@ impl Schema {
     }
 }
 
-pub(crate) fn fill_record(fields: &[Field], obj: &mut Object) {
+/// Completes the record `obj` with the defaults of its `fields`, recursively.
+pub fn fill_record(fields: &[Field], obj: &mut Object) {
     for field in fields {
         if field.auto {
             continue;

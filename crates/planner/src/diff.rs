@@ -25,10 +25,12 @@ fn computed(kind: Kind, field: &str) -> bool {
     )
 }
 
-/// The fields of `desired` (complete, with defaults) that differ from `live`, in schema
-/// order. Records (a plugin's `config`, an upstream's `healthchecks`) are compared
-/// field by field and reported as paths (`config.minute`), which is also how Kong's
-/// PATCH merges them.
+/// The fields of `desired` that differ from `live`, in schema order. A field the file
+/// leaves out (or sets to null) means Kong's default, else null, as if `desired` had
+/// been completed with [`carl_model::fill_defaults`]; completing as it compares saves
+/// copying every entity. Records (a plugin's `config`, an upstream's `healthchecks`)
+/// are compared field by field and reported as paths (`config.minute`), which is also
+/// how Kong's PATCH merges them.
 pub fn changes(
     kind: Kind,
     schema: &Schema,
@@ -38,64 +40,102 @@ pub fn changes(
 ) -> Vec<Change> {
     let mut out = Vec::new();
     for field in &schema.fields {
+        let given = desired.get(&field.name).filter(|v| !v.is_null());
         // Generated values (ids, timestamps, keys Kong made up) are compared only when
         // the file sets them.
-        if (field.auto || computed(kind, &field.name))
-            && desired.get(&field.name).is_none_or(Value::is_null)
-        {
+        if (field.auto || computed(kind, &field.name)) && given.is_none() {
             continue;
         }
         if kind.generated_fields().contains(&field.name.as_str()) {
             continue;
         }
-        let Some(new) = desired.get(&field.name) else {
-            continue;
-        };
         let old = live.get(&field.name).unwrap_or(&Value::Null);
+        let subschema;
+        let given = match given {
+            None => {
+                subschema = carl_model::subschema_default(kind, &field.name, desired);
+                subschema.as_ref()
+            }
+            some => some,
+        };
         if kind == Kind::BasicAuth && field.name == "password" {
+            let new = given.unwrap_or(&Value::Null);
             if !password_matches(new, old, desired, cx) {
                 out.push(change(kind, &field.name, old, new));
             }
             continue;
         }
         if kind == Kind::Target && field.name == "target" {
+            let new = given.unwrap_or(&Value::Null);
             let norm = |v: &Value| v.as_str().map(crate::identity::normalize_target);
             if norm(new) != norm(old) {
                 out.push(change(kind, &field.name, old, new));
             }
             continue;
         }
-        record_changes(kind, field, &field.name, new, old, &mut out);
+        record_changes(kind, field, &field.name, given, old, &mut out);
     }
     out
 }
 
+/// Compares the desired `given` (absent or null: the field's default) with `old`.
 fn record_changes(
     kind: Kind,
     field: &Field,
     path: &str,
-    new: &Value,
+    given: Option<&Value>,
     old: &Value,
     out: &mut Vec<Change>,
 ) {
+    let new = match given.filter(|v| !v.is_null()) {
+        Some(v) => v,
+        None => field.default.as_ref().unwrap_or(&Value::Null),
+    };
     if field.ty == FieldType::Record
-        && let (Value::Object(n), Value::Object(o)) = (new, old)
+        && let Value::Object(o) = old
     {
-        for sub in &field.fields {
-            let Some(nv) = n.get(&sub.name) else { continue };
-            let ov = o.get(&sub.name).unwrap_or(&Value::Null);
-            record_changes(kind, sub, &format!("{path}.{}", sub.name), nv, ov, out);
-        }
-        // Keys the schema does not know (an abstract record, a newer Kong) as values.
-        for (k, nv) in n {
-            if field.fields.iter().all(|f| &f.name != k) {
-                let ov = o.get(k).unwrap_or(&Value::Null);
-                if !equal(None, nv, ov) {
-                    out.push(change(kind, &format!("{path}.{k}"), ov, nv));
+        let empty = Object::new();
+        let n = match new {
+            Value::Object(n) => Some(n),
+            Value::Null if field.required => Some(&empty),
+            _ => None,
+        };
+        if let Some(n) = n {
+            for sub in &field.fields {
+                let given = n.get(&sub.name).filter(|v| !v.is_null());
+                if sub.auto && given.is_none() {
+                    continue;
+                }
+                let ov = o.get(&sub.name).unwrap_or(&Value::Null);
+                record_changes(kind, sub, &format!("{path}.{}", sub.name), given, ov, out);
+            }
+            // Keys the schema does not know (an abstract record, a newer Kong) as values.
+            for (k, nv) in n {
+                if field.fields.iter().all(|f| &f.name != k) {
+                    let ov = o.get(k).unwrap_or(&Value::Null);
+                    if !equal(None, nv, ov) {
+                        out.push(change(kind, &format!("{path}.{k}"), ov, nv));
+                    }
                 }
             }
+            return;
         }
-        return;
+    }
+    if field.ty == FieldType::Record {
+        // Compared whole (the live record is missing): completed as Kong would store it.
+        let complete = match new {
+            Value::Object(n) => Some(n.clone()),
+            Value::Null if field.required => Some(Object::new()),
+            _ => None,
+        };
+        if let Some(mut complete) = complete {
+            carl_model::schema::fill_record(&field.fields, &mut complete);
+            let complete = Value::Object(complete);
+            if !equal(Some(field), &complete, old) {
+                out.push(change(kind, path, old, &complete));
+            }
+            return;
+        }
     }
     if !equal(Some(field), new, old) {
         out.push(change(kind, path, old, new));
@@ -191,11 +231,21 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
+    /// `v` as Kong returns it: completed with the schema's defaults.
+    fn stored(kind: Kind, v: Value) -> Object {
+        let mut o = obj(v);
+        carl_model::fill_defaults(kind, kind.schema(), &mut o);
+        o
+    }
+
     #[test]
     fn sets_compare_as_sets_and_arrays_in_order() {
         let schema = Kind::Route.schema();
         let desired = obj(json!({"protocols": ["https", "http"], "paths": ["/a", "/b"]}));
-        let live = obj(json!({"protocols": ["http", "https"], "paths": ["/b", "/a"]}));
+        let live = stored(
+            Kind::Route,
+            json!({"protocols": ["http", "https"], "paths": ["/b", "/a"]}),
+        );
         let c = changes(Kind::Route, schema, &desired, &live, Context::default());
         assert_eq!(c.len(), 1, "{c:?}");
         assert_eq!(
@@ -207,8 +257,11 @@ mod tests {
     #[test]
     fn null_and_empty_collections_are_equal() {
         let schema = Kind::Route.schema();
-        let desired = obj(json!({"hosts": [], "headers": null}));
-        let live = obj(json!({"hosts": null, "headers": {}}));
+        let desired = obj(json!({"hosts": [], "headers": null, "paths": ["/"]}));
+        let live = stored(
+            Kind::Route,
+            json!({"hosts": null, "headers": {}, "paths": ["/"]}),
+        );
         assert!(changes(Kind::Route, schema, &desired, &live, Context::default()).is_empty());
     }
 
@@ -216,9 +269,48 @@ mod tests {
     fn generated_and_unknown_fields_are_not_drift() {
         let schema = Kind::Service.schema();
         let desired = obj(json!({"host": "h", "port": 80}));
-        let live = obj(
-            json!({"id": "x", "created_at": 1, "updated_at": 2, "host": "h", "port": 80, "new_field": 1}),
+        let mut live = stored(Kind::Service, json!({"host": "h", "port": 80}));
+        live.extend(obj(
+            json!({"id": "x", "created_at": 1, "updated_at": 2, "new_field": 1}),
+        ));
+        assert!(changes(Kind::Service, schema, &desired, &live, Context::default()).is_empty());
+    }
+
+    #[test]
+    fn a_field_left_out_means_kongs_default() {
+        let schema = Kind::Service.schema();
+        let desired = obj(json!({"host": "h"}));
+        let live = stored(Kind::Service, json!({"host": "h", "retries": 9}));
+        let c = changes(Kind::Service, schema, &desired, &live, Context::default());
+        assert_eq!(
+            c.iter()
+                .map(|c| (c.field.as_str(), &c.old, &c.new))
+                .collect::<Vec<_>>(),
+            [("retries", &json!(9), &json!(5))],
+            "retries was changed out of band; the file means Kong's default 5"
         );
+        // Likewise inside a record: a plugin's config defaults.
+        let plugin = carl_model::schema::plugin("rate-limiting").unwrap();
+        let schema = Kind::Plugin.schema().with_subschema(plugin);
+        let desired = obj(json!({"name": "rate-limiting", "config": {"minute": 10}}));
+        let mut live = obj(json!({"name": "rate-limiting", "config": {"minute": 10}}));
+        carl_model::fill_defaults(Kind::Plugin, &schema, &mut live);
+        assert!(changes(Kind::Plugin, &schema, &desired, &live, Context::default()).is_empty());
+        live["config"]["policy"] = json!("redis");
+        let c = changes(Kind::Plugin, &schema, &desired, &live, Context::default());
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(
+            (c[0].field.as_str(), &c[0].old, &c[0].new),
+            ("config.policy", &json!("redis"), &json!("local"))
+        );
+    }
+
+    #[test]
+    fn grpc_routes_default_strip_path_to_false() {
+        let schema = Kind::Route.schema();
+        let desired = obj(json!({"protocols": ["grpc"], "paths": ["/"]}));
+        let live = stored(Kind::Route, json!({"protocols": ["grpc"], "paths": ["/"]}));
+        assert_eq!(live["strip_path"], json!(false));
         assert!(changes(Kind::Route, schema, &desired, &live, Context::default()).is_empty());
     }
 
@@ -228,8 +320,8 @@ mod tests {
         let c = changes(
             Kind::Service,
             schema,
-            &obj(json!({"port": 8080})),
-            &obj(json!({"port": 80})),
+            &obj(json!({"host": "h", "port": 8080})),
+            &stored(Kind::Service, json!({"host": "h", "port": 80})),
             Context::default(),
         );
         assert_eq!(

@@ -5,11 +5,12 @@
 //! operations that make the gateway match the files, each with the fields it changes and
 //! the operations it must wait for. Steps:
 //!
-//! 1. **resolve**: complete each desired entity with schema defaults, resolve its
-//!    references to ids, compute its identity ([`identity`]);
+//! 1. **resolve**: resolve each desired entity's references to ids, compute its
+//!    identity ([`identity`]);
 //! 2. **match**: pair desired and live entities by id, then name, then (unnamed routes)
 //!    by service and canonical match criteria;
-//! 3. **diff**: compare fields, sets as sets ([`diff`]);
+//! 3. **diff**: compare fields, a missing one as its schema default, sets as sets
+//!    ([`diff`]);
 //! 4. **order**: a dependency graph, parents before children, frees before takes
 //!    ([`order`]).
 //!
@@ -133,12 +134,12 @@ impl std::fmt::Display for PlanError {
     }
 }
 
-/// A desired entity after resolution: defaults filled, references as ids.
+/// A desired entity after resolution: references as ids (defaults stay implicit).
 struct Resolved<'a> {
     source: &'a DesiredEntity,
     /// Position in [`DesiredState::entities`]: what nested children refer to.
     index: usize,
-    /// Complete fields, foreign keys as `{"id": ...}`, without `id`.
+    /// The file's fields, foreign keys as `{"id": ...}`, without `id`.
     fields: Object,
     /// See [`identity::natural`].
     natural: Option<String>,
@@ -170,14 +171,25 @@ pub fn plan(
         ids: HashMap::new(),
         replaced: HashMap::new(),
         builder: order::Builder::default(),
-        names: BTreeMap::new(),
+        names: HashMap::new(),
     };
     for &kind in Kind::ALL {
         planner.kind(kind, live.of(kind))?;
     }
-    let names = std::mem::take(&mut planner.names);
+    let mut names = std::mem::take(&mut planner.names);
     let mut plan = planner.builder.finish()?;
-    plan.names = names;
+    // Only the entities the ops point to are shown by name.
+    for op in &plan.ops {
+        for c in &op.changes {
+            for v in [&c.old, &c.new] {
+                if let Some(id) = carl_model::foreign_id(v)
+                    && let Some(label) = names.remove(id)
+                {
+                    plan.names.insert(id.to_owned(), label);
+                }
+            }
+        }
+    }
     Ok(plan)
 }
 
@@ -216,8 +228,9 @@ struct Planner<'a> {
     /// Live entities deleted to be created again, and why: their children go with them.
     replaced: HashMap<(Kind, String), String>,
     builder: order::Builder,
-    /// id → label, for every entity an op mentions.
-    names: BTreeMap<String, String>,
+    /// id → label of every entity others can refer to (services, consumers...): how
+    /// ops show their parents.
+    names: HashMap<String, String>,
 }
 
 impl<'a> Planner<'a> {
@@ -240,13 +253,20 @@ impl<'a> Planner<'a> {
     }
 
     fn kind(&mut self, kind: Kind, live_of: &[Object]) -> Result<(), PlanError> {
-        for o in live_of {
-            let label = self.label(kind, o);
-            self.names.insert(live_id(o).to_owned(), label);
+        // Only kinds others refer to need their ids and names remembered: most
+        // entities (plugins, credentials, targets) are leaves.
+        let referenced = Kind::ALL
+            .iter()
+            .any(|k| k.foreign_keys().iter().any(|(_, t)| *t == kind));
+        if referenced {
+            for o in live_of {
+                let label = self.label(kind, o);
+                self.names.insert(live_id(o).to_owned(), label);
+            }
         }
         // Live entities whose parent is replaced go with it: deleted, created again.
         let mut forced: HashMap<&str, String> = HashMap::new();
-        for o in live_of {
+        for o in live_of.iter().filter(|_| !self.replaced.is_empty()) {
             for (field, target) in kind.foreign_keys() {
                 if let Some(parent) = o.get(*field).and_then(carl_model::foreign_id)
                     && self.replaced.contains_key(&(*target, parent.to_owned()))
@@ -270,8 +290,7 @@ impl<'a> Planner<'a> {
             if entity.kind != kind {
                 continue;
             }
-            let schema = self.schema(kind, &entity.fields);
-            let r = resolve(index, entity, schema, &self.ids)?;
+            let r = resolve(index, entity, &self.ids)?;
             if let Some(n) = &r.natural
                 && let Some(first) = seen.insert(n.clone(), &entity.location)
             {
@@ -397,20 +416,23 @@ impl<'a> Planner<'a> {
                         .to_string()
                 }
             };
-            self.ids.insert((kind, format!("id:{id}")), id.clone());
-            self.ids
-                .insert((kind, format!("parent:{}", r.index)), id.clone());
-            if let Some(name) = r.fields.get(kind.endpoint_key()).and_then(Value::as_str) {
-                self.ids.insert((kind, format!("name:{name}")), id.clone());
+            if referenced {
+                self.ids.insert((kind, format!("id:{id}")), id.clone());
+                self.ids
+                    .insert((kind, format!("parent:{}", r.index)), id.clone());
+                if let Some(name) = r.fields.get(kind.endpoint_key()).and_then(Value::as_str) {
+                    self.ids.insert((kind, format!("name:{name}")), id.clone());
+                }
+                let label = self.label(kind, &r.fields);
+                self.names.insert(id.clone(), label);
             }
-            let label = self.label(kind, &r.fields);
-            self.names.insert(id.clone(), label.clone());
             let schema = self.schema(kind, &r.fields);
-            let write = order::Write {
+            // Built only for an op: most entities are unchanged.
+            let write = |planner: &Self, id: String| order::Write {
                 kind,
                 path: entity_path(kind, &id, &r.fields),
+                label: planner.label(kind, &r.fields),
                 id,
-                label,
                 schema,
             };
             let hashed = self
@@ -426,6 +448,7 @@ impl<'a> Planner<'a> {
                     if let Some((old, why)) = &replace {
                         self.replaced.insert((kind, old.clone()), why.clone());
                     }
+                    let write = write(self, id);
                     self.builder
                         .create(write, &r.fields, body, changes, replace);
                 }
@@ -438,6 +461,7 @@ impl<'a> Planner<'a> {
                         refuse_hashed_password(kind, r)?;
                     }
                     if !changes.is_empty() {
+                        let write = write(self, id);
                         self.builder.update(write, live, &r.fields, changes);
                     }
                 }
@@ -560,12 +584,11 @@ fn live_id(o: &Object) -> &str {
     o.get("id").and_then(Value::as_str).unwrap_or_default()
 }
 
-/// Completes a desired entity and computes its identity. References resolve against
+/// Resolves a desired entity's references and computes its identity. References resolve against
 /// entities of earlier kinds, already in `ids`.
 fn resolve<'a>(
     index: usize,
     entity: &'a DesiredEntity,
-    schema: &Schema,
     ids: &HashMap<(Kind, String), String>,
 ) -> Result<Resolved<'a>, PlanError> {
     let kind = entity.kind;
@@ -598,7 +621,7 @@ fn resolve<'a>(
         };
         fields.insert((*field).to_owned(), value);
     }
-    carl_model::fill_defaults(kind, schema, &mut fields);
+    // Defaults are not filled in: `diff::changes` reads them from the schema.
     for generated in kind.generated_fields() {
         fields.remove(*generated);
     }
