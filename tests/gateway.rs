@@ -118,7 +118,7 @@ fn mutual_tls_works_with_the_right_certificates_and_each_mistake_says_what_it_is
         pki.path("client.pem"),
         pki.path("client.key"),
     );
-    let tls = |cmd: &mut assert_cmd::Command| {
+    let tls = |cmd: &mut common::Carl| {
         cmd.args([
             "--ca-cert",
             &ca,

@@ -626,3 +626,81 @@ fn check_exits_2_on_drift_of_any_kind_and_0_in_sync() {
         .stdout(contains("config.minute: 99 → 10"))
         .stdout(contains("redis-pass-9f1").not());
 }
+
+/// The suite's secret watcher (`common::Carl`) knows the secrets of the fixtures and
+/// of files tests write, and fails a test whose carl output holds one.
+#[test]
+fn the_secret_watcher_knows_the_suites_secrets_and_catches_a_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "inline.yaml",
+        "consumers:\n- username: u\n  keyauth_credentials:\n  - key: inline-test-key-42\n",
+    );
+    let secrets = common::secrets();
+    for known in [
+        "partner-a-test-key",  // every-kind-flat.yaml, a ${VAR:-default}
+        "not-a-real-password", // every-kind-flat.yaml
+        "inline-test-key-42",  // written above
+    ] {
+        assert!(secrets.contains(known), "{known} missing from {secrets:?}");
+    }
+    // A private key's body, from the certificates of the fixtures.
+    assert!(secrets.iter().any(|s| s.len() >= 40), "{secrets:?}");
+    let leak = std::panic::catch_unwind(|| {
+        common::assert_no_secret("test", "stdout", "key: inline-test-key-42")
+    });
+    assert!(leak.is_err(), "a leaked secret must fail the test");
+    common::assert_no_secret("test", "stdout", "key: (sensitive)");
+}
+
+/// Every command and format, with logs at -vvv, on a gateway holding every kind of
+/// secret: the watcher checks each output and plan file for the secrets' values.
+#[test]
+fn no_command_or_format_shows_a_secret() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/good/every-kind-nested.yaml");
+    let fixture = fixture.to_str().unwrap();
+    let env = [
+        ("DECK_OWNER", "web-team"),
+        ("SHOP_API_KEY", "shop-key-from-env"),
+        ("SHOP_PASSWORD", "shop-password-from-env"),
+        ("SHOP_HMAC_SECRET", "shop-hmac-from-env"),
+        ("SHOP_JWT_SECRET", "shop-jwt-from-env"),
+    ];
+    let run = |args: &[&str], code: i32| {
+        let mut cmd = gw.carl();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.arg("-vvv").args(args).assert().code(code);
+    };
+    let plan = dir.path().join("plan.json");
+    let plan = plan.to_str().unwrap();
+    run(&["validate", "-f", fixture], 0);
+    run(&["validate", "--online", "-f", fixture], 0);
+    for format in ["text", "markdown", "json"] {
+        run(
+            &["reconcile", "--plan", "--format", format, "-f", fixture],
+            0,
+        );
+    }
+    run(&["reconcile", "--plan", "--out", plan, "-f", fixture], 0);
+    run(&["reconcile", "--check", "-f", fixture], 2);
+    run(&["reconcile", "--apply", "-f", fixture], 0);
+    run(&["reconcile", "--check", "-f", fixture], 0);
+    run(&["dump", "--redact-secrets"], 0);
+    run(&["ping"], 0);
+    // Every secret changed: each update is shown, its values never.
+    let mut cmd = gw.carl();
+    for (k, v) in env {
+        cmd.env(k, format!("{v}-rotated"));
+    }
+    cmd.args(["-vvv", "reconcile", "--apply", "-f", fixture])
+        .assert()
+        .code(0)
+        .stdout(contains("(sensitive)"));
+    assert!(common::secrets().contains("shop-key-from-env-rotated"));
+}

@@ -23,7 +23,7 @@ fn fixtures(dir: &str) -> Vec<PathBuf> {
 }
 
 /// The variables the good fixtures interpolate.
-fn with_env(mut cmd: assert_cmd::Command) -> assert_cmd::Command {
+fn with_env(mut cmd: common::Carl) -> common::Carl {
     for (k, v) in [
         ("DECK_OWNER", "web-team"),
         ("SHOP_API_KEY", "shop-key-from-env"),

@@ -8,7 +8,10 @@
 
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -166,15 +169,223 @@ impl Gateway {
         }
     }
 
-    /// `carl` with `CARL_KONG_ADDR` pointing here and a clean environment.
-    pub fn carl(&self) -> Command {
+    /// `carl` with `CARL_KONG_ADDR` pointing here and a clean environment; its output
+    /// is searched for secrets when it runs (see [`Carl`]).
+    pub fn carl(&self) -> Carl {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("carl"));
         cmd.env_clear()
             .env("CARL_KONG_ADDR", &self.url)
             .env("NO_COLOR", "1")
             .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        cmd
+        Carl {
+            cmd,
+            args: Vec::new(),
+        }
     }
+}
+
+/// A carl command of the test suite. Whatever it prints, and any plan file it writes
+/// (`--out`), is searched for every secret value the suite uses ([`secrets`]): a
+/// test that makes carl leak one fails, whatever it was testing. The one exception is
+/// `carl dump` without `--redact-secrets` writing to stdout, a backup whose job is to
+/// hold the credentials.
+pub struct Carl {
+    cmd: Command,
+    args: Vec<String>,
+}
+
+impl Carl {
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        self.args.push(arg.as_ref().to_string_lossy().into_owned());
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        for a in args {
+            self.arg(a);
+        }
+        self
+    }
+
+    /// Sets a variable; one whose name says it holds a secret (`*_KEY`, `*_PASSWORD`,
+    /// `*_SECRET`, `*_TOKEN`) joins the secrets searched for.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Self {
+        let name = key.as_ref().to_string_lossy().to_ascii_uppercase();
+        if ["KEY", "PASSWORD", "SECRET", "TOKEN"]
+            .iter()
+            .any(|s| name.ends_with(s))
+            && !name.starts_with("CARL_")
+        {
+            add_secret(&value.as_ref().to_string_lossy());
+        }
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    /// Runs carl, checks its output for secrets, and returns it for assertions.
+    pub fn assert(&mut self) -> assert_cmd::assert::Assert {
+        let assert = self.cmd.assert();
+        let output = assert.get_output();
+        let what = format!("carl {}", self.args.join(" "));
+        let dumps_secrets = self.args.first().is_some_and(|a| a == "dump")
+            && !self.args.iter().any(|a| a == "--redact-secrets")
+            && !self.args.iter().any(|a| a == "-o" || a == "--output");
+        if !dumps_secrets {
+            assert_no_secret(&what, "stdout", &String::from_utf8_lossy(&output.stdout));
+        }
+        assert_no_secret(&what, "stderr", &String::from_utf8_lossy(&output.stderr));
+        if let Some(i) = self.args.iter().position(|a| a == "--out")
+            && let Some(file) = self.args.get(i + 1)
+            && let Ok(text) = std::fs::read_to_string(file)
+        {
+            assert_no_secret(&what, file, &text);
+        }
+        assert
+    }
+}
+
+/// Fails when `text` holds any secret value the suite uses.
+#[track_caller]
+pub fn assert_no_secret(what: &str, place: &str, text: &str) {
+    let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    for secret in secrets.iter() {
+        assert!(
+            !text.contains(secret.as_str()),
+            "{what}: the secret {secret:?} appears in its {place}:\n{text}"
+        );
+    }
+}
+
+/// The secret values the suite uses: collected from the fixtures, from every file a
+/// test writes with [`write`], and from secret-named variables given to carl.
+pub fn secrets() -> BTreeSet<String> {
+    SECRETS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+static SECRETS: LazyLock<Mutex<BTreeSet<String>>> = LazyLock::new(|| {
+    let mut found = BTreeSet::new();
+    let mut dirs = vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/good")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .expect("fixtures directory")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                found.extend(secrets_in(&text));
+            }
+        }
+    }
+    Mutex::new(found)
+});
+
+fn add_secret(value: &str) {
+    if is_secret_value(value) {
+        SECRETS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(value.to_owned());
+    }
+}
+
+/// Values worth searching for: not placeholders (`${VAR}`, vault references), not so
+/// short or common that they would turn up by chance.
+fn is_secret_value(v: &str) -> bool {
+    v.len() >= 6
+        && !v.contains("${")
+        && !v.starts_with("{vault://")
+        && !["true", "false", "null"].contains(&v)
+}
+
+/// The secret values in a desired-state file (YAML or JSON), found by reading its text
+/// rather than through carl's own idea of what is secret: the values of credential
+/// keys, passwords and secrets, and the body of every PEM private key.
+pub fn secrets_in(text: &str) -> Vec<String> {
+    const NAMES: &[&str] = &[
+        "key",
+        "password",
+        "secret",
+        "client_secret",
+        "private_key",
+        "token",
+        "api_key",
+        "access_token",
+    ];
+    let mut out = Vec::new();
+    let mut in_private_key = false;
+    // The sections (`jwt_secrets:`) enclosing the line, by indentation.
+    let mut sections: Vec<(usize, String)> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim().trim_start_matches("- ").trim();
+        // A list item's content sits deeper than the `- `, under the list's key.
+        let indent = line.len() - t.len();
+        sections.retain(|(i, _)| *i < indent);
+        if let Some((name, rest)) = t.split_once(':')
+            && ["", "[", "{"].contains(&rest.trim())
+        {
+            sections.push((indent, name.trim_matches('"').to_owned()));
+        }
+        if t.contains("PRIVATE KEY-----") {
+            in_private_key = t.contains("BEGIN");
+            continue;
+        }
+        if in_private_key {
+            // A line of the key's base64 body (JSON files hold the PEM on one line).
+            if t.len() >= 40 {
+                out.push(t.to_owned());
+            }
+            continue;
+        }
+        if let Some(pem) = t.split("PRIVATE KEY-----").nth(1)
+            && let Some(body) = pem.split("-----END").next()
+        {
+            let body = body.replace("\\n", "\n");
+            out.extend(
+                body.split('\n')
+                    .map(str::trim)
+                    .filter(|l| l.len() >= 40)
+                    .map(str::to_owned),
+            );
+        }
+        let Some((name, value)) = t.split_once(':') else {
+            continue;
+        };
+        let name = name.trim().trim_matches(['"', '\'']);
+        let value = value
+            .trim()
+            .trim_end_matches(',')
+            .trim()
+            .trim_matches(['"', '\'']);
+        // `${VAR:-default}`: the default is the value used when VAR is unset.
+        let value = value
+            .strip_prefix("${")
+            .and_then(|v| v.strip_suffix('}'))
+            .and_then(|v| v.split_once(":-"))
+            .map_or(value, |(_, default)| default);
+        // A JWT credential's `key` is its `iss` claim, public in every token.
+        let jwt_key = name == "key" && sections.last().is_some_and(|(_, s)| s == "jwt_secrets");
+        if NAMES.contains(&name) && !jwt_key && is_secret_value(value) {
+            out.push(value.to_owned());
+        }
+    }
+    out
 }
 
 impl Gateway {
@@ -198,7 +409,11 @@ impl Drop for Gateway {
 }
 
 /// Writes `text` to `name` in `dir` and returns the path as a string.
+/// Its secrets join those the suite searches carl's output for.
 pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    for secret in secrets_in(text) {
+        add_secret(&secret);
+    }
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write desired-state file");
     path.display().to_string()

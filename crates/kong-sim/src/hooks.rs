@@ -2,7 +2,7 @@
 //! `carl_model::kong_rules`): shorthands and input rewrites, generated values, and
 //! per-DAO behaviour (basic-auth hashing, certificate SNIs, CA digests).
 
-use carl_model::kong_rules::{KongCustom, first_cert_der, split_host_port};
+use carl_model::kong_rules::{KongCustom, first_cert_der};
 use carl_model::validate::Violations;
 use carl_model::{Field, Kind, Object, foreign_id, service_url};
 use serde_json::{Value, json};
@@ -98,23 +98,13 @@ fn couple_upstream(body: &mut Object) {
     }
 }
 
-/// targets.lua: a target without a port gets `:8000`.
+/// targets.lua: a target without a port gets `:8000`, IPv6 is expanded.
 fn default_target_port(body: &mut Object) {
     let Some(Value::String(t)) = body.get("target") else {
         return;
     };
-    if let Some(carl_model::kong_rules::HostPort { host, port, ty }) = split_host_port(t) {
-        // IPv6 addresses are stored fully expanded, in brackets.
-        let host = match host.parse::<std::net::Ipv6Addr>() {
-            Ok(ip) if ty == "ipv6" => {
-                let groups: Vec<String> =
-                    ip.segments().iter().map(|g| format!("{g:04x}")).collect();
-                format!("[{}]", groups.join(":"))
-            }
-            _ => host,
-        };
-        let port = port.unwrap_or("8000");
-        body.insert("target".into(), json!(format!("{host}:{port}")));
+    if let Some(stored) = carl_model::kong_rules::stored_target(t) {
+        body.insert("target".into(), json!(stored));
     }
 }
 

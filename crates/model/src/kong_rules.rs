@@ -96,6 +96,21 @@ pub fn split_host_port(s: &str) -> Option<HostPort<'_>> {
     })
 }
 
+/// A target as Kong stores it (`format_target` in `kong/db/dao/targets.lua`): the
+/// port defaults to 8000 and an IPv6 address is written fully expanded, lower case, in
+/// brackets (`tools/ip.lua` `normalize_ipv6`). `None` when it is no valid target.
+pub fn stored_target(target: &str) -> Option<String> {
+    let HostPort { host, port, ty } = split_host_port(target)?;
+    let host = match host.parse::<std::net::Ipv6Addr>() {
+        Ok(ip) if ty == "ipv6" => {
+            let groups: Vec<String> = ip.segments().iter().map(|g| format!("{g:04x}")).collect();
+            format!("[{}]", groups.join(":"))
+        }
+        _ => host,
+    };
+    Some(format!("{host}:{}", port.unwrap_or("8000")))
+}
+
 fn valid_port(p: &str) -> bool {
     !p.is_empty()
         && p.chars().all(|c| c.is_ascii_digit())

@@ -113,20 +113,11 @@ fn plugin_scope(entity: &Object) -> String {
     )
 }
 
-/// A target as Kong stores it: without a port, `:8000` is added
-/// (`kong/db/dao/targets.lua`); a bare IPv6 address gets brackets.
+/// A target as Kong stores it: without a port, `:8000` is added; an IPv6 address is
+/// fully expanded ([`carl_model::kong_rules::stored_target`]). An invalid one (which
+/// Kong would refuse) is left as it is.
 pub fn normalize_target(target: &str) -> String {
-    if let Some(rest) = target.strip_prefix('[') {
-        return match rest.split_once(']') {
-            Some((_, port)) if port.starts_with(':') => target.to_owned(),
-            _ => format!("{target}:8000"),
-        };
-    }
-    match target.matches(':').count() {
-        0 => format!("{target}:8000"),
-        1 => target.to_owned(),
-        _ => format!("[{target}]:8000"),
-    }
+    carl_model::kong_rules::stored_target(target).unwrap_or_else(|| target.to_owned())
 }
 
 /// A certificate's identity: the SHA-256 of its PEM without surrounding whitespace or
@@ -299,6 +290,26 @@ mod tests {
         assert_ne!(k, route_match_key(&other_path), "paths are case-sensitive");
         assert_ne!(k, route_match_key(&other_service));
         assert_ne!(k, route_match_key(&with_host));
+    }
+
+    #[test]
+    fn targets_compare_as_kong_stores_them() {
+        // kong/db/dao/targets.lua format_target: default port 8000, IPv6 expanded.
+        for (given, stored) in [
+            ("api.internal", "api.internal:8000"),
+            ("api.internal:80", "api.internal:80"),
+            ("10.0.0.1", "10.0.0.1:8000"),
+            (
+                "2001:db8::12",
+                "[2001:0db8:0000:0000:0000:0000:0000:0012]:8000",
+            ),
+            (
+                "[2001:DB8::12]:8443",
+                "[2001:0db8:0000:0000:0000:0000:0000:0012]:8443",
+            ),
+        ] {
+            assert_eq!(normalize_target(given), stored, "{given}");
+        }
     }
 
     #[test]
