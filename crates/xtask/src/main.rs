@@ -17,14 +17,16 @@ fn main() -> ExitCode {
         Some("gen") => gen_task(&rest),
         Some("bench") => match rest.first().map(String::as_str) {
             Some("load") => bench::load(&root(), &rest[1..]),
-            _ => Err("usage: cargo xtask bench load [--services N] [--runs N]".into()),
+            Some("plan") => bench::plan(&root(), &rest[1..]),
+            _ => Err("usage: cargo xtask bench load|plan [--services N] [--runs N]".into()),
         },
         Some("-h" | "--help") | None => {
             println!(
                 "usage: cargo xtask <task>\n\ntasks:\n  \
                  demo    run carl against a local kong-sim: plan, apply, check, drift\n  \
                  gen     write a generated gateway: --services N [--mutate PCT] [--tag T] [--seed S] [--out FILE]\n  \
-                 bench   benchmarks: `bench load [--services N] [--runs N]` times carl validate on a generated file"
+                 bench   benchmarks on a generated gateway, `[--services N] [--runs N]`:\n          \
+                 `bench load` times carl validate, `bench plan` a no-op plan against kong-sim"
             );
             Ok(())
         }
