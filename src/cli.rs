@@ -11,7 +11,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
     version,
     about = "Declarative reconciler for Kong Gateway: plan, apply and drift-check a gateway from a YAML file.",
     long_about = "Declarative reconciler for Kong Gateway.\n\n\
-        Keep your gateway (services and routes) in a Kong declarative file in git. carl diffs it \
+        Keep your gateway (services, routes, plugins, consumers and credentials, upstreams and targets, certificates, vaults, keys) in a Kong declarative file in git. carl diffs it \
         against the live Kong Admin API, prints the plan a reviewer reads, applies exactly that plan, \
         and reports drift.",
     after_help = "Examples:\n  \

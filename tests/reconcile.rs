@@ -704,3 +704,27 @@ fn no_command_or_format_shows_a_secret() {
         .stdout(contains("(sensitive)"));
     assert!(common::secrets().contains("shop-key-from-env-rotated"));
 }
+
+/// Logs and plans piped to a file or CI log carry no colour codes, even without
+/// NO_COLOR: colour is for terminals only.
+#[test]
+fn output_that_is_not_a_terminal_has_no_colour_codes() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gateway.yaml", GATEWAY);
+    let out = gw
+        .carl()
+        .env_remove("NO_COLOR")
+        .args(["-vv", "reconcile", "--plan", "-f", &file])
+        .assert()
+        .code(0);
+    let output = out.get_output();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("planned"));
+    for (name, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        assert!(
+            !bytes.contains(&0x1b),
+            "{name} has escape codes:\n{}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
