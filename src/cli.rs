@@ -93,7 +93,7 @@ pub struct GlobalArgs {
     pub tls_skip_verify: bool,
 
     /// Retries of a request that failed transiently (connection error, timeout, 429,
-    /// 502, 503, 504), with jittered exponential backoff; Retry-After is honoured.
+    /// 500, 502, 503, 504), with jittered exponential backoff; Retry-After is honoured.
     #[arg(
         long,
         global = true,

@@ -1,6 +1,7 @@
 //! The `carl` binary: flags, output and exit codes. The work is done by the crates in
 //! `crates/`; see docs/ARCHITECTURE.md.
 
+mod apply;
 mod cli;
 mod connect;
 mod gateway;
@@ -11,10 +12,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Exit codes (DESIGN.md): 0 done or no changes, 1 error, 2 changes or drift.
+/// Exit codes (DESIGN.md): 0 done or no changes, 1 error, 2 changes or drift, 130
+/// an apply stopped by Ctrl-C (the shell's code for SIGINT).
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_CHANGES: u8 = 2;
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     // clap exits 2 on a usage error, which carl reserves for "changes"/"drift".

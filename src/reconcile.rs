@@ -2,15 +2,14 @@
 
 use std::io::Write;
 
-use crate::output::{ERROR, OK, WARN, report_error};
+use crate::output::{OK, WARN, report_error};
 use carl_admin_client::AdminClient;
 
 use crate::connect::client;
 use carl_config::DesiredState;
-use carl_executor::Outcome;
 use carl_model::Kind;
 use carl_planner::saved::SavedPlan;
-use carl_planner::{Action, Plan, Schemas, render};
+use carl_planner::{Plan, Schemas, render};
 
 use crate::cli::{FilesArgs, GlobalArgs, PlanFormat, ReconcileArgs, ValidateArgs};
 use crate::{EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
@@ -194,7 +193,7 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
             EXIT_OK
         };
     }
-    apply(&client, &plan, global.parallelism.into()).await
+    crate::apply::apply(&client, &plan, global.parallelism.into(), global.quiet).await
 }
 
 /// The target Kong's schemas, so defaults match its version (DESIGN.md decision 4):
@@ -281,55 +280,4 @@ fn check(plan: &Plan, format: PlanFormat) -> u8 {
     }
     print_plan(plan, format);
     EXIT_CHANGES
-}
-
-async fn apply(client: &AdminClient, plan: &Plan, parallelism: usize) -> u8 {
-    if plan.is_empty() {
-        return EXIT_OK;
-    }
-    anstream::println!(
-        "\nApplying {} change{}:",
-        plan.ops.len(),
-        if plan.ops.len() == 1 { "" } else { "s" }
-    );
-    let report = carl_executor::apply(client, plan, parallelism, |op, outcome| {
-        let verb = match op.action {
-            Action::Create => "created",
-            Action::Update => "updated",
-            Action::Delete => "deleted",
-        };
-        match outcome {
-            Outcome::Done => anstream::println!("  {}: {OK}{verb}{OK:#}", render::headline(op)),
-            Outcome::Failed(why) => {
-                anstream::println!("  {}: {ERROR}failed{ERROR:#}: {why}", render::headline(op))
-            }
-            Outcome::Skipped { because } => {
-                let cause = &plan.ops[*because];
-                anstream::println!(
-                    "  {}: {WARN}skipped{WARN:#} because {} {} failed",
-                    render::headline(op),
-                    cause.kind,
-                    cause.label
-                )
-            }
-        }
-    })
-    .await;
-    let (done, failed, skipped) = report.counts();
-    if report.succeeded() {
-        let s = plan.summary;
-        anstream::println!(
-            "\n{OK}Apply complete{OK:#}: {} created, {} updated, {} deleted.",
-            s.create,
-            s.update,
-            s.delete
-        );
-        EXIT_OK
-    } else {
-        anstream::println!(
-            "\n{ERROR}Apply failed{ERROR:#}: {done} done, {failed} failed, {skipped} skipped. \
-             Fix the cause and run carl again: every write is idempotent, so it picks up where this run stopped."
-        );
-        EXIT_ERROR
-    }
 }

@@ -435,14 +435,24 @@ fn transient_failures_are_retried_and_permanent_ones_are_not() {
         "2 failures + 1 success"
     );
 
-    // A 500 is Kong failing on the request: reported at once, not retried.
+    // Kong answers 500 for a database error: retried like the others; one that lasts
+    // is reported after the retries (--retries 2: three tries).
     faults(json!([{"method": "GET", "path": "/services", "status": 500}]));
+    let before = route_count(&gw, "GET /services");
+    gw.carl()
+        .args(["--retries", "2", "dump"])
+        .assert()
+        .code(1)
+        .stderr(contains("GET /services?size=1000: 500"));
+    assert_eq!(route_count(&gw, "GET /services") - before, 3);
+    // A 4xx is Kong refusing the request: reported at once, not retried.
+    faults(json!([{"method": "GET", "path": "/services", "status": 400}]));
     let before = route_count(&gw, "GET /services");
     gw.carl()
         .arg("dump")
         .assert()
         .code(1)
-        .stderr(contains("GET /services?size=1000: 500"));
+        .stderr(contains("GET /services?size=1000: 400"));
     assert_eq!(route_count(&gw, "GET /services") - before, 1);
 }
 

@@ -172,7 +172,7 @@ impl Gateway {
     /// `carl` with `CARL_KONG_ADDR` pointing here and a clean environment; its output
     /// is searched for secrets when it runs (see [`Carl`]).
     pub fn carl(&self) -> Carl {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("carl"));
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("carl"));
         cmd.env_clear()
             .env("CARL_KONG_ADDR", &self.url)
             .env("NO_COLOR", "1")
@@ -190,8 +190,32 @@ impl Gateway {
 /// `carl dump` without `--redact-secrets` writing to stdout, a backup whose job is to
 /// hold the credentials.
 pub struct Carl {
-    cmd: Command,
+    cmd: std::process::Command,
     args: Vec<String>,
+}
+
+/// A carl started with [`Carl::spawn`], for tests that signal or kill it.
+pub struct RunningCarl {
+    pub child: std::process::Child,
+    what: String,
+}
+
+impl RunningCarl {
+    /// Waits for carl to end and checks its output for secrets.
+    pub fn wait(self) -> std::process::Output {
+        let output = self.child.wait_with_output().expect("wait for carl");
+        assert_no_secret(
+            &self.what,
+            "stdout",
+            &String::from_utf8_lossy(&output.stdout),
+        );
+        assert_no_secret(
+            &self.what,
+            "stderr",
+            &String::from_utf8_lossy(&output.stderr),
+        );
+        output
+    }
 }
 
 impl Carl {
@@ -237,9 +261,25 @@ impl Carl {
         self
     }
 
+    /// Starts carl with its output captured.
+    pub fn spawn(&mut self) -> RunningCarl {
+        use std::process::Stdio;
+        let child = self
+            .cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start carl");
+        RunningCarl {
+            child,
+            what: format!("carl {}", self.args.join(" ")),
+        }
+    }
+
     /// Runs carl, checks its output for secrets, and returns it for assertions.
     pub fn assert(&mut self) -> assert_cmd::assert::Assert {
-        let assert = self.cmd.assert();
+        let cmd = std::mem::replace(&mut self.cmd, std::process::Command::new("false"));
+        let assert = Command::from_std(cmd).assert();
         let output = assert.get_output();
         let what = format!("carl {}", self.args.join(" "));
         let dumps_secrets = self.args.first().is_some_and(|a| a == "dump")

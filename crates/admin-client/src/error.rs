@@ -91,11 +91,26 @@ impl Error {
     }
 
     /// Whether trying again may succeed: no answer, or an answer that says "later"
-    /// (429, 502, 503, 504). A 500 is Kong failing on this request; it is not retried.
+    /// (429, 502, 503, 504), or Kong's 500, which it answers for a database error
+    /// (a lost or timed-out Postgres connection: `kong/api/endpoints.lua` maps
+    /// `database error` to 500). Every request carl sends is idempotent, so retrying
+    /// is safe; a 500 that is a bug in Kong costs only the waits.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Transport { retryable, .. } => *retryable,
-            Error::Api { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            Error::Api { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+
+    /// Kong refused an insert because the entity, or one with the same unique values,
+    /// exists: `primary key violation` (code 3, answered 400) or `unique constraint
+    /// violation` (code 5, 409).
+    pub fn is_clash(&self) -> bool {
+        match self {
+            Error::Api { body, .. } => {
+                matches!(body.get("code").and_then(Value::as_u64), Some(3 | 5))
+            }
             _ => false,
         }
     }

@@ -84,6 +84,8 @@ pub struct AdminClient {
     /// Kong's version once [`AdminClient::gateway`] has read it: which kinds exist and
     /// where they live. Shared by clones.
     version: Arc<OnceLock<KongVersion>>,
+    /// HTTP requests sent, retries included; shared by clones.
+    sent: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Deserialize)]
@@ -126,12 +128,18 @@ impl AdminClient {
             tls: config.tls.clone(),
             prefix,
             version: Arc::default(),
+            sent: Arc::default(),
         })
     }
 
     /// The base URL requests go to.
     pub fn addr(&self) -> &str {
         &self.base
+    }
+
+    /// How many HTTP requests this client and its clones have sent, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `GET /`: Kong's version, edition and configuration.
@@ -343,10 +351,29 @@ impl AdminClient {
         let collection = path.rsplit_once('/').map_or(path, |(c, _)| c);
         let mut body = body.clone();
         body.insert("id".into(), id.into());
-        into_object(
-            collection,
-            self.request(Method::POST, collection, Some(&body)).await?,
-        )
+        match self.request(Method::POST, collection, Some(&body)).await {
+            Ok(created) => into_object(collection, created),
+            // A POST is not idempotent on the wire: when a try was applied but its
+            // answer lost, the retry clashes with it. The target carl meant to create
+            // exists with carl's id: that is done.
+            Err(e) if e.is_clash() => match self.get_object(path).await {
+                Ok(Some(existing)) => {
+                    tracing::info!(path, "created by an earlier try whose answer was lost");
+                    Ok(existing)
+                }
+                _ => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET {path}`: the entity, or `None` when Kong has no such entity (404).
+    async fn get_object(&self, path: &str) -> Result<Option<Object>, Error> {
+        match self.request(Method::GET, path, None).await {
+            Ok(v) => into_object(path, v).map(Some),
+            Err(Error::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// `DELETE {path}`; an entity already gone (404) counts as deleted.
@@ -358,7 +385,7 @@ impl AdminClient {
         }
     }
 
-    /// One request, retried on connection errors, timeouts, 429, 502, 503 and 504 as
+    /// One request, retried on connection errors, timeouts, 429, 500, 502, 503 and 504 as
     /// [`RetryConfig`] says (every request carl sends is idempotent: DESIGN.md
     /// decision 5).
     async fn request(
@@ -379,6 +406,7 @@ impl AdminClient {
         body: Option<&Object>,
     ) -> Result<Value, Error> {
         let url = self.url(path);
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut req = self.http.request(method.clone(), &url);
         if let Some(body) = body {
             req = req.json(body);

@@ -8,6 +8,9 @@
 //! independent branches go on.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use carl_admin_client::AdminClient;
 use carl_planner::{Action, Op, Plan};
@@ -23,12 +26,29 @@ pub enum Outcome {
     Skipped {
         because: usize,
     },
+    /// Not attempted because the run was stopped ([`Stop`]) first.
+    NotRun,
+}
+
+/// How many ops ended each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub done: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub not_run: usize,
 }
 
 /// The outcome of every op of a plan, by op index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub outcomes: Vec<Outcome>,
+    /// From the first request to the last answer.
+    pub elapsed: Duration,
+    /// HTTP requests sent during the run, retries included.
+    pub requests: u64,
+    /// The run was stopped before every op could start.
+    pub stopped: bool,
 }
 
 impl Report {
@@ -36,17 +56,32 @@ impl Report {
         self.outcomes.iter().all(|o| *o == Outcome::Done)
     }
 
-    /// How many ops ended each way: (done, failed, skipped).
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let mut c = (0, 0, 0);
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
         for o in &self.outcomes {
             match o {
-                Outcome::Done => c.0 += 1,
-                Outcome::Failed(_) => c.1 += 1,
-                Outcome::Skipped { .. } => c.2 += 1,
+                Outcome::Done => c.done += 1,
+                Outcome::Failed(_) => c.failed += 1,
+                Outcome::Skipped { .. } => c.skipped += 1,
+                Outcome::NotRun => c.not_run += 1,
             }
         }
         c
+    }
+}
+
+/// Asks a running [`apply`] to start no new op: those in flight finish and are
+/// reported, the rest end [`Outcome::NotRun`]. Clones share the request (Ctrl-C).
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -56,8 +91,21 @@ pub async fn apply(
     client: &AdminClient,
     plan: &Plan,
     parallelism: usize,
+    on_outcome: impl FnMut(&Op, &Outcome),
+) -> Report {
+    apply_until(client, plan, parallelism, &Stop::default(), on_outcome).await
+}
+
+/// [`apply`], stopping early (in-flight ops finish) once `stop` is requested.
+pub async fn apply_until(
+    client: &AdminClient,
+    plan: &Plan,
+    parallelism: usize,
+    stop: &Stop,
     mut on_outcome: impl FnMut(&Op, &Outcome),
 ) -> Report {
+    let started = Instant::now();
+    let sent_before = client.requests_sent();
     let n = plan.ops.len();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
     let mut waiting: Vec<usize> = plan.ops.iter().map(|op| op.depends_on.len()).collect();
@@ -75,6 +123,7 @@ pub async fn apply(
 
     loop {
         while running.len() < parallelism
+            && !stop.is_requested()
             && let Some(i) = ready.pop_front()
         {
             let client = client.clone();
@@ -109,8 +158,11 @@ pub async fn apply(
     Report {
         outcomes: outcomes
             .into_iter()
-            .map(|o| o.unwrap_or(Outcome::Failed("not run: carl stopped before it".into())))
+            .map(|o| o.unwrap_or(Outcome::NotRun))
             .collect(),
+        elapsed: started.elapsed(),
+        requests: client.requests_sent() - sent_before,
+        stopped: stop.is_requested(),
     }
 }
 

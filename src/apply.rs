@@ -1,0 +1,230 @@
+//! `carl reconcile --apply`: runs the plan through `carl-executor` and reports, for the
+//! person watching (a progress bar on a terminal, a line every few seconds in CI) and
+//! for the one reading the log afterwards (each op's outcome, then what failed, why,
+//! and what that skipped).
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use carl_admin_client::AdminClient;
+use carl_executor::{Outcome, Report, Stop};
+use carl_planner::{Action, Op, Plan, render};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::output::{ERROR, OK, WARN};
+use crate::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
+
+/// How often CI logs get a progress line.
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Progress on stderr: a bar on a terminal, a plain line now and then elsewhere,
+/// nothing with `--quiet`.
+struct Progress {
+    bar: Option<ProgressBar>,
+    plain: bool,
+    total: usize,
+    finished: usize,
+    failed: usize,
+    started: Instant,
+    last_line: Instant,
+}
+
+impl Progress {
+    fn new(total: usize, quiet: bool) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (terminal && !quiet).then(|| {
+            let bar = ProgressBar::with_draw_target(
+                Some(total as u64),
+                ProgressDrawTarget::stderr_with_hz(10),
+            );
+            if let Ok(style) = ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} changes, {per_sec}, {elapsed} (eta {eta})",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress {
+            bar,
+            plain: !terminal && !quiet,
+            total,
+            finished: 0,
+            failed: 0,
+            started: Instant::now(),
+            last_line: Instant::now(),
+        }
+    }
+
+    /// Prints one op's line on stdout without tearing the bar.
+    fn println(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| anstream::println!("{line}")),
+            None => anstream::println!("{line}"),
+        }
+    }
+
+    fn advance(&mut self, failed: bool) {
+        self.finished += 1;
+        self.failed += usize::from(failed);
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        if self.plain && self.last_line.elapsed() >= PLAIN_PROGRESS_EVERY {
+            self.last_line = Instant::now();
+            let secs = self.started.elapsed().as_secs_f64().max(0.001);
+            anstream::eprintln!(
+                "progress: {}/{} changes ({}%), {} failed, {:.0} changes/s",
+                self.finished,
+                self.total,
+                self.finished * 100 / self.total.max(1),
+                self.failed,
+                self.finished as f64 / secs
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Applies `plan`, printing each outcome and a closing report. Ctrl-C stops starting
+/// new writes; a second Ctrl-C quits at once.
+pub async fn apply(client: &AdminClient, plan: &Plan, parallelism: usize, quiet: bool) -> u8 {
+    if plan.is_empty() {
+        return EXIT_OK;
+    }
+    let n = plan.ops.len();
+    anstream::println!(
+        "\nApplying {n} change{} ({parallelism} at a time):",
+        if n == 1 { "" } else { "s" }
+    );
+    let stop = Stop::default();
+    let on_ctrl_c = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                anstream::eprintln!(
+                    "\n{WARN}Stopping{WARN:#}: no new writes; waiting for those in flight \
+                     (Ctrl-C again to quit at once)."
+                );
+                stop.request();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+            }
+        })
+    };
+    let mut progress = Progress::new(n, quiet);
+    let report = carl_executor::apply_until(client, plan, parallelism, &stop, |op, outcome| {
+        progress.println(outcome_line(plan, op, outcome));
+        progress.advance(!matches!(outcome, Outcome::Done));
+    })
+    .await;
+    progress.finish();
+    on_ctrl_c.abort();
+    summarize(plan, &report)
+}
+
+fn outcome_line(plan: &Plan, op: &Op, outcome: &Outcome) -> String {
+    let verb = match op.action {
+        Action::Create => "created",
+        Action::Update => "updated",
+        Action::Delete => "deleted",
+    };
+    let head = render::headline(op);
+    match outcome {
+        Outcome::Done => format!("  {head}: {OK}{verb}{OK:#}"),
+        Outcome::Failed(why) => format!("  {head}: {ERROR}failed{ERROR:#}: {why}"),
+        Outcome::Skipped { because } => {
+            let cause = &plan.ops[*because];
+            format!(
+                "  {head}: {WARN}skipped{WARN:#} because {} {} failed",
+                cause.kind, cause.label
+            )
+        }
+        // Never reported one by one: the summary counts them.
+        Outcome::NotRun => format!("  {head}: not run"),
+    }
+}
+
+/// The closing report: counts, time and request rate; on failure, every failed op
+/// again with Kong's message (the on-call reads the end of the log first).
+fn summarize(plan: &Plan, report: &Report) -> u8 {
+    let secs = report.elapsed.as_secs_f64();
+    let pace = format!(
+        "{:.1} s, {} request{} ({:.0}/s)",
+        secs,
+        report.requests,
+        if report.requests == 1 { "" } else { "s" },
+        report.requests as f64 / secs.max(0.001)
+    );
+    if report.succeeded() {
+        let s = plan.summary;
+        anstream::println!(
+            "\n{OK}Apply complete{OK:#}: {} created, {} updated, {} deleted. {pace}.",
+            s.create,
+            s.update,
+            s.delete
+        );
+        return EXIT_OK;
+    }
+    let c = report.counts();
+    let not_run = if c.not_run > 0 {
+        format!(", {} not run", c.not_run)
+    } else {
+        String::new()
+    };
+    anstream::println!(
+        "\n{ERROR}Apply failed{ERROR:#}: {} done, {} failed, {} skipped{not_run}. {pace}.",
+        c.done,
+        c.failed,
+        c.skipped
+    );
+    let failed: Vec<(&Op, &str)> = plan
+        .ops
+        .iter()
+        .zip(&report.outcomes)
+        .filter_map(|(op, o)| match o {
+            Outcome::Failed(why) => Some((op, why.as_str())),
+            _ => None,
+        })
+        .collect();
+    if !failed.is_empty() {
+        anstream::println!("\nFailed:");
+        for (op, why) in failed {
+            let skipped = report
+                .outcomes
+                .iter()
+                .filter(|o| matches!(o, Outcome::Skipped { because } if *because == op.index))
+                .count();
+            let also = if skipped > 0 {
+                format!(" ({skipped} dependent change{} skipped)", plural(skipped))
+            } else {
+                String::new()
+            };
+            anstream::println!("  {}: {why}{also}", render::headline(op));
+        }
+    }
+    if report.stopped {
+        anstream::println!(
+            "\nStopped before {} change{} could start.",
+            c.not_run,
+            plural(c.not_run)
+        );
+    }
+    anstream::println!(
+        "Run carl again (after fixing the cause): every write is idempotent, so it converges from wherever this run stopped."
+    );
+    if report.stopped {
+        EXIT_INTERRUPTED
+    } else {
+        EXIT_ERROR
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
