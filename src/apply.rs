@@ -4,14 +4,17 @@
 //! and what that skipped).
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use carl_admin_client::AdminClient;
+use carl_config::dump::DumpOptions;
 use carl_executor::{Outcome, Report, Stop};
+use carl_model::LiveState;
 use carl_planner::{Action, Op, Plan, render};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::output::{ERROR, OK, WARN};
+use crate::output::{ERROR, OK, WARN, write_private};
 use crate::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 
 /// How often CI logs get a progress line.
@@ -227,4 +230,62 @@ fn summarize(plan: &Plan, report: &Report) -> u8 {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// Saves `live` (the entities in scope, as read for this plan) as a desired-state file
+/// in `dir`, named after the gateway and the time: `127.0.0.1_8001-20261125T080933Z.yaml`.
+/// Ids are kept, so applying it recreates the same entities. Mode 0600: it holds the
+/// gateway's secrets.
+pub fn backup(
+    dir: &Path,
+    addr: &str,
+    live: &LiveState,
+    select_tags: &[String],
+) -> std::io::Result<PathBuf> {
+    let text = carl_config::dump::dump(
+        live,
+        &DumpOptions {
+            with_id: true,
+            redact_secrets: false,
+            select_tags: select_tags.to_vec(),
+            json: false,
+        },
+    );
+    let gateway: String = addr
+        .split("://")
+        .last()
+        .unwrap_or(addr)
+        .trim_end_matches('/')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    create_private_dir(dir)?;
+    let mut path = dir.join(format!("{gateway}-{stamp}.yaml"));
+    // Two applies in the same second keep both backups.
+    let mut n = 1;
+    while path.exists() {
+        n += 1;
+        path = dir.join(format!("{gateway}-{stamp}-{n}.yaml"));
+    }
+    write_private(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }

@@ -260,6 +260,21 @@ pub struct ReconcileArgs {
     /// With --plan: exit 2 when there are changes (0 when none).
     #[arg(long, env = "CARL_DETAILED_EXITCODE")]
     pub detailed_exitcode: bool,
+
+    /// With --apply: before the first write, save what the changes touch (every live
+    /// entity in scope) as a desired-state file in DIR, readable by you only; applying
+    /// that file restores the gateway.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "CARL_BACKUP_DIR",
+        default_value = ".carl/backups"
+    )]
+    pub backup_dir: PathBuf,
+
+    /// With --apply: write no backup.
+    #[arg(long, env = "CARL_NO_BACKUP")]
+    pub no_backup: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

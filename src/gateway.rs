@@ -132,7 +132,7 @@ pub async fn dump(global: &GlobalArgs, args: &DumpArgs) -> u8 {
     let count: usize = live.entities.values().map(Vec::len).sum();
     match &args.output {
         Some(path) => {
-            if let Err(e) = write_private(path, text.as_bytes()) {
+            if let Err(e) = crate::output::write_private(path, text.as_bytes()) {
                 report_error(format!("{}: {e}", path.display()));
                 return EXIT_ERROR;
             }
@@ -177,25 +177,4 @@ fn migrate_route_paths(live: &mut carl_model::LiveState) -> usize {
         }
     }
     changed
-}
-
-/// Writes `bytes` to `path`, readable by the owner only: a dump is a backup with secrets.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        let mut file = options.open(path)?;
-        // An existing file keeps its mode on open: make it private too.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let mut file = options.open(path)?;
-        file.write_all(bytes)
-    }
 }

@@ -193,6 +193,22 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
             EXIT_OK
         };
     }
+    if !plan.is_empty() && !args.no_backup {
+        match crate::apply::backup(&args.backup_dir, client.addr(), &live, &tags) {
+            Ok(path) => anstream::eprintln!(
+                "Backup of the {} entities in scope: {} (applying it restores them)",
+                live.len(),
+                path.display()
+            ),
+            Err(e) => {
+                report_error(format!(
+                    "cannot write the backup to {}: {e}; nothing was written to Kong                      (--no-backup to apply without one)",
+                    args.backup_dir.display()
+                ));
+                return EXIT_ERROR;
+            }
+        }
+    }
     crate::apply::apply(&client, &plan, global.parallelism.into(), global.quiet).await
 }
 

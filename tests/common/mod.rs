@@ -176,7 +176,12 @@ impl Gateway {
         cmd.env_clear()
             .env("CARL_KONG_ADDR", &self.url)
             .env("NO_COLOR", "1")
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            // Apply's backups go to cargo's scratch space, not the source tree.
+            .env(
+                "CARL_BACKUP_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("backups"),
+            );
         Carl {
             cmd,
             args: Vec::new(),
