@@ -257,6 +257,12 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "FILE", env = "CARL_OUT", requires = "plan")]
     pub out: Option<PathBuf>,
 
+    /// With --apply: apply this saved plan (from `--plan --out FILE`) and nothing else.
+    /// Refused, with what differs, when the files are not those it was made from or the
+    /// gateway changed in scope since; secret values come from the files.
+    #[arg(long, value_name = "FILE", env = "CARL_PLAN_FILE", requires = "apply")]
+    pub plan_file: Option<PathBuf>,
+
     /// With --plan: exit 2 when there are changes (0 when none).
     #[arg(long, env = "CARL_DETAILED_EXITCODE")]
     pub detailed_exitcode: bool,

@@ -133,6 +133,27 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
             return EXIT_ERROR;
         }
     }
+    // A saved plan is checked against the files before anything is read.
+    let saved = match &args.plan_file {
+        None => None,
+        Some(path) => {
+            let saved = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| SavedPlan::from_json(&text));
+            let saved = match saved {
+                Ok(saved) => saved,
+                Err(e) => {
+                    report_error(format!("{}: {e}", path.display()));
+                    return EXIT_ERROR;
+                }
+            };
+            if let Err(why) = saved.check_files(&desired) {
+                refuse_saved(path, why);
+                return EXIT_ERROR;
+            }
+            Some((path, saved))
+        }
+    };
     let tags: Vec<String> = desired
         .select_tags
         .as_ref()
@@ -170,6 +191,16 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
 
     if args.check {
         return check(&plan, args.format);
+    }
+    if let Some((path, saved)) = &saved {
+        if let Err(why) = saved.check(&plan, &live, client.addr()) {
+            refuse_saved(path, why);
+            return EXIT_ERROR;
+        }
+        anstream::eprintln!(
+            "Saved plan {} checked: same files, same gateway state, same changes.",
+            path.display()
+        );
     }
     print_plan(&plan, args.format);
     if let Some(path) = &args.out {
@@ -296,4 +327,12 @@ fn check(plan: &Plan, format: PlanFormat) -> u8 {
     }
     print_plan(plan, format);
     EXIT_CHANGES
+}
+
+fn refuse_saved(path: &std::path::Path, why: carl_planner::saved::Refusal) {
+    report_error(format!(
+        "refusing to apply {}: {why}\nNothing was written. Plan again (`carl reconcile --plan --out ...`) \
+         and have the new plan reviewed.",
+        path.display()
+    ));
 }

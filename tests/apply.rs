@@ -291,3 +291,79 @@ fn apply_writes_a_backup_that_restores_the_gateway() {
         .code(0);
     assert_eq!(std::fs::read_dir(&backups).unwrap().count(), 1);
 }
+
+/// `--apply --plan-file`: applied when the files and the gateway are as planned;
+/// refused, saying what differs and writing nothing, after a change in scope or to a
+/// file; accepted when only entities out of scope (other select tags) changed.
+#[test]
+fn a_saved_plan_applies_only_what_was_reviewed() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let tagged = |text: &str| format!("_info:\n  select_tags: [team-a]\n{text}");
+    let first = write(dir.path(), "gw.yaml", &tagged(&gateway(3)));
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &first])
+        .assert()
+        .code(0);
+    // Another team's service, out of team-a's scope.
+    let (status, _) = gw.call(
+        "POST",
+        "/services",
+        Some(json!({"name": "other-team", "host": "o.internal", "tags": ["team-b"]})),
+    );
+    assert_eq!(status, 201);
+    let plan_file = dir.path().join("plan.json");
+    let plan_file = plan_file.to_str().unwrap();
+    let changed = tagged(&gateway(3).replace("minute: 10", "minute: 11"));
+    let file = write(dir.path(), "gw.yaml", &changed);
+    let plan = || {
+        gw.carl()
+            .args(["reconcile", "--plan", "--out", plan_file, "-f", &file])
+            .assert()
+            .code(0);
+    };
+    let apply_saved = || {
+        gw.carl()
+            .args([
+                "reconcile",
+                "--apply",
+                "--plan-file",
+                plan_file,
+                "-f",
+                &file,
+            ])
+            .assert()
+    };
+
+    // Out of band, in scope: refused, with the change that is now also needed.
+    plan();
+    let (status, _) = gw.call("PATCH", "/services/svc-1", Some(json!({"retries": 9})));
+    assert_eq!(status, 200);
+    let writes = gw.writes();
+    apply_saved()
+        .code(1)
+        .stderr(contains("the gateway changed since this plan was made"))
+        .stderr(contains("now also needed: ~ service \"svc-1\""))
+        .stderr(contains("Nothing was written."));
+    assert_eq!(gw.writes(), writes);
+
+    // Re-planned; then only the other team's service changes: accepted.
+    plan();
+    let (status, _) = gw.call("PATCH", "/services/other-team", Some(json!({"retries": 1})));
+    assert_eq!(status, 200);
+    apply_saved()
+        .code(0)
+        .stderr(contains("Saved plan"))
+        .stdout(contains("Apply complete: 0 created, 2 updated, 0 deleted."));
+
+    // A file edited after the plan was made: refused before reading the gateway.
+    plan();
+    write(dir.path(), "gw.yaml", &(changed.clone() + "# edited\n"));
+    let requests = gw.requests();
+    apply_saved()
+        .code(1)
+        .stderr(contains("changed since:"))
+        .stderr(contains("gw.yaml"));
+    // Only the test's own `GET /_sim/stats` came in between.
+    assert_eq!(gw.requests(), requests.map(|r| r + 1));
+}

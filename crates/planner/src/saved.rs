@@ -90,6 +90,179 @@ impl SavedPlan {
     }
 }
 
+/// Why a saved plan cannot be applied as it is. Each says what differs; the way out is
+/// always to plan again and have that plan reviewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The desired files are not those the plan was made from.
+    Files {
+        changed: Vec<String>,
+        added: Vec<String>,
+        missing: Vec<String>,
+    },
+    /// The plan was made against another Admin API.
+    Address { saved: String, now: String },
+    /// Something in scope changed on the gateway since the plan was made.
+    LiveChanged {
+        /// Ops the plan would have now and the saved plan lacks, and the reverse.
+        now_also: Vec<String>,
+        no_longer: Vec<String>,
+    },
+    /// Same gateway, same files, yet another plan: a different carl made it.
+    OpsDiffer { saved_by: String },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |items: &[String]| items.join(", ");
+        match self {
+            Refusal::Files {
+                changed,
+                added,
+                missing,
+            } => {
+                f.write_str("the desired-state files are not those this plan was made from:")?;
+                if !changed.is_empty() {
+                    write!(f, " changed since: {};", list(changed))?;
+                }
+                if !added.is_empty() {
+                    write!(f, " not in the plan: {};", list(added))?;
+                }
+                if !missing.is_empty() {
+                    write!(f, " missing now: {};", list(missing))?;
+                }
+                Ok(())
+            }
+            Refusal::Address { saved, now } => {
+                write!(f, "this plan was made against {saved}, not {now}")
+            }
+            Refusal::LiveChanged {
+                now_also,
+                no_longer,
+            } => {
+                f.write_str("the gateway changed since this plan was made")?;
+                if now_also.is_empty() && no_longer.is_empty() {
+                    return f.write_str(
+                        " (the changes would be the same, but an entity in scope was \
+                         written in between)",
+                    );
+                }
+                f.write_str(":")?;
+                for op in now_also {
+                    write!(f, "\n  now also needed: {op}")?;
+                }
+                for op in no_longer {
+                    write!(f, "\n  no longer as planned: {op}")?;
+                }
+                Ok(())
+            }
+            Refusal::OpsDiffer { saved_by } => write!(
+                f,
+                "carl {saved_by} made this plan and this carl ({}) plans the same gateway and \
+                 files differently",
+                env!("CARGO_PKG_VERSION")
+            ),
+        }
+    }
+}
+
+impl SavedPlan {
+    /// Refuses when the desired files are not, byte for byte, those planned from.
+    pub fn check_files(&self, desired: &DesiredState) -> Result<(), Refusal> {
+        let now: BTreeMap<String, &String> = desired
+            .file_digests
+            .iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let changed: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(f, d)| now.get(*f).is_some_and(|n| n != d))
+            .map(|(f, _)| f.clone())
+            .collect();
+        let added: Vec<String> = now
+            .keys()
+            .filter(|f| !self.files.contains_key(*f))
+            .cloned()
+            .collect();
+        let missing: Vec<String> = self
+            .files
+            .keys()
+            .filter(|f| !now.contains_key(*f))
+            .cloned()
+            .collect();
+        if changed.is_empty() && added.is_empty() && missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Refusal::Files {
+                changed,
+                added,
+                missing,
+            })
+        }
+    }
+
+    /// Refuses unless `plan`, made now from the same files against `live` at
+    /// `address`, is the saved one: same address, same live state in scope (by
+    /// fingerprint), same ops.
+    pub fn check(&self, plan: &Plan, live: &LiveState, address: &str) -> Result<(), Refusal> {
+        if self.kong_address.trim_end_matches('/') != address.trim_end_matches('/') {
+            return Err(Refusal::Address {
+                saved: self.kong_address.clone(),
+                now: address.to_owned(),
+            });
+        }
+        let rendered = render::json_value(plan);
+        let now: Vec<Value> = rendered["ops"].as_array().cloned().unwrap_or_default();
+        let describe = |op: &Value| {
+            let sign = match op["action"].as_str() {
+                Some("create") => "+",
+                Some("update") => "~",
+                _ => "-",
+            };
+            format!(
+                "{sign} {} {}",
+                op["kind"].as_str().unwrap_or("?"),
+                op["label"].as_str().unwrap_or("?")
+            )
+        };
+        if fingerprint(live) != self.live_fingerprint {
+            // Ops compared without their positions: an added op renumbers the rest.
+            let key = |op: &Value| {
+                let mut op = op.clone();
+                if let Some(o) = op.as_object_mut() {
+                    o.remove("index");
+                    o.remove("depends_on");
+                }
+                let mut text = String::new();
+                canonical(&op, &mut text);
+                text
+            };
+            let saved: std::collections::HashSet<String> = self.ops.iter().map(key).collect();
+            let fresh: std::collections::HashSet<String> = now.iter().map(key).collect();
+            return Err(Refusal::LiveChanged {
+                now_also: now
+                    .iter()
+                    .filter(|op| !saved.contains(&key(op)))
+                    .map(describe)
+                    .collect(),
+                no_longer: self
+                    .ops
+                    .iter()
+                    .filter(|op| !fresh.contains(&key(op)))
+                    .map(describe)
+                    .collect(),
+            });
+        }
+        if now != self.ops {
+            return Err(Refusal::OpsDiffer {
+                saved_by: self.carl_version.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// `sha256:` of the live state as canonical JSON (kinds in order, entities by id, keys
 /// sorted): equal exactly when the Admin API returned the same entities.
 pub fn fingerprint(live: &LiveState) -> String {
