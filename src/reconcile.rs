@@ -118,7 +118,7 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         }
     };
     tracing::info!(addr = client.addr(), "reading the gateway");
-    match client.gateway().await {
+    let db_less = match client.gateway().await {
         Ok(gateway) => {
             if let Err(why) = gateway.check_writable() {
                 report_error(why);
@@ -127,12 +127,13 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
             if let Some(w) = gateway.warning() {
                 anstream::eprintln!("{WARN}warning{WARN:#}: {w}");
             }
+            gateway.db_less
         }
         Err(e) => {
             report_error(format!("cannot read the gateway: {e}"));
             return EXIT_ERROR;
         }
-    }
+    };
     // A saved plan is checked against the files before anything is read.
     let saved = match &args.plan_file {
         None => None,
@@ -223,6 +224,17 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         } else {
             EXIT_OK
         };
+    }
+    if db_less && !plan.is_empty() {
+        // Kong without a database refuses entity writes (405); its configuration is
+        // replaced whole by `POST /config`, which carl does not send yet.
+        report_error(
+            "this Kong runs without a database (DB-less): it takes its whole configuration \
+             through POST /config, not entity by entity, and carl cannot apply to it yet. \
+             The plan above is what differs; `carl reconcile --plan` and `--check` work. \
+             Nothing was written.",
+        );
+        return EXIT_ERROR;
     }
     if !plan.is_empty() && !args.no_backup {
         match crate::apply::backup(&args.backup_dir, client.addr(), &live, &tags) {

@@ -367,3 +367,27 @@ fn a_saved_plan_applies_only_what_was_reviewed() {
     // Only the test's own `GET /_sim/stats` came in between.
     assert_eq!(gw.requests(), requests.map(|r| r + 1));
 }
+
+/// A DB-less Kong refuses entity writes (405): carl plans and checks it, and refuses to
+/// apply before writing anything.
+#[test]
+fn a_db_less_gateway_is_planned_but_not_written_entity_by_entity() {
+    let gw = Gateway::start_sim(kong_sim::SimConfig {
+        db_less: true,
+        ..kong_sim::SimConfig::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gw.yaml", &gateway(2));
+    gw.carl()
+        .args(["reconcile", "--plan", "-f", &file])
+        .assert()
+        .code(0)
+        .stdout(contains("Plan: 12 to create"));
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &file])
+        .assert()
+        .code(1)
+        .stderr(contains("DB-less"))
+        .stderr(contains("Nothing was written."));
+    assert_eq!(gw.writes(), Some(0));
+}
