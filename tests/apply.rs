@@ -56,6 +56,28 @@ fn assert_holds(gw: &Gateway, n: usize) {
     }
 }
 
+/// kong-sim holds the file's `n` services exactly, and `--check` finds no drift.
+fn assert_converged(gw: &Gateway, file: &str, n: usize) {
+    assert_holds(gw, n);
+    gw.carl()
+        .args(["reconcile", "--check", "-f", file])
+        .assert()
+        .code(0);
+}
+
+/// Waits until kong-sim has counted `k` writes, while `running` is still going.
+fn wait_for_writes(gw: &Gateway, running: &mut common::RunningCarl, k: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while gw.writes().unwrap() < k {
+        assert!(Instant::now() < deadline, "no {k} writes in time");
+        assert!(
+            running.child.try_wait().unwrap().is_none(),
+            "carl ended before {k} writes"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 fn sim(latency_ms: u64) -> Gateway {
     Gateway::start_sim(kong_sim::SimConfig {
         latency_ms,
@@ -146,11 +168,7 @@ fn transient_faults_on_a_2000_service_apply_are_retried_to_convergence() {
         "{found} target reads: {stats}"
     );
     assert_eq!(gw.call("PUT", "/_sim/faults", Some(json!({}))).0, 200);
-    assert_holds(&gw, n);
-    gw.carl()
-        .args(["reconcile", "--check", "-f", &file])
-        .assert()
-        .code(0);
+    assert_converged(&gw, &file, n);
 }
 
 /// carl is killed (SIGKILL, no chance to clean up) after K writes, for several K:
@@ -166,15 +184,7 @@ fn a_run_killed_after_k_writes_converges_on_the_next_run() {
             .carl()
             .args(["reconcile", "--apply", "-f", &file])
             .spawn();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while gw.writes().unwrap() < k {
-            assert!(Instant::now() < deadline, "no {k} writes in time");
-            assert!(
-                running.child.try_wait().unwrap().is_none(),
-                "carl ended before {k} writes"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        wait_for_writes(&gw, &mut running, k);
         running.child.kill().unwrap();
         running.wait();
         let written = gw.writes().unwrap();
@@ -186,11 +196,7 @@ fn a_run_killed_after_k_writes_converges_on_the_next_run() {
             .args(["reconcile", "--apply", "-f", &file])
             .assert()
             .code(0);
-        assert_holds(&gw, n);
-        gw.carl()
-            .args(["reconcile", "--check", "-f", &file])
-            .assert()
-            .code(0);
+        assert_converged(&gw, &file, n);
     }
 }
 
@@ -202,15 +208,11 @@ fn ctrl_c_stops_starting_writes_and_reports_what_was_not_run() {
     let n = 40;
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "gw.yaml", &gateway(n));
-    let running = gw
+    let mut running = gw
         .carl()
         .args(["reconcile", "--apply", "-f", &file])
         .spawn();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while gw.writes().unwrap() < 20 {
-        assert!(Instant::now() < deadline, "no writes in time");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_writes(&gw, &mut running, 20);
     let status = std::process::Command::new("kill")
         .args(["-INT", &running.child.id().to_string()])
         .status()

@@ -179,17 +179,11 @@ fn phase_ms(log: &str, phase: &str) -> Option<f64> {
 /// kong-sim's count of requests so far.
 fn sim_requests(addr: &str) -> Result<u64, String> {
     let (_, body) = crate::http(addr, "GET", "/_sim/stats", None)?;
-    // `"requests":{"by_method":...,"total":N}`: the total is the last number there.
-    let requests = body
-        .split("\"requests\"")
-        .nth(1)
-        .ok_or("kong-sim stats without requests")?;
-    let total = requests
-        .split("\"total\":")
-        .nth(1)
-        .ok_or("kong-sim stats without a total")?;
-    let digits: String = total.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().map_err(|e| format!("kong-sim stats: {e}"))
+    let stats: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| format!("kong-sim stats: {e}"))?;
+    stats["requests"]["total"]
+        .as_u64()
+        .ok_or_else(|| format!("kong-sim stats without a request total: {body}"))
 }
 
 pub fn plan(root: &Path, args: &[String]) -> Result<(), String> {
@@ -260,6 +254,18 @@ pub fn plan(root: &Path, args: &[String]) -> Result<(), String> {
         "{:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
         "wall", "cpu", "load", "read", "plan", "requests", "peak RSS"
     );
+    let result = serde_json::json!({
+        "scenario": "noop-plan",
+        "services": services,
+        "runs": runs,
+        "median_wall_s": m.wall,
+        "median_cpu_s": m.cpu,
+        "load_s": m.load,
+        "read_s": m.read,
+        "plan_s": m.plan,
+        "requests": m.requests,
+        "peak_rss_mb": peak_kib as f64 / 1024.0,
+    });
     println!(
         "{:>7.3}s {:>7.3}s {:>7.3}s {:>7.3}s {:>7.3}s {:>9} {:>6.0} MB",
         m.wall,
@@ -270,16 +276,7 @@ pub fn plan(root: &Path, args: &[String]) -> Result<(), String> {
         m.requests,
         peak_kib as f64 / 1024.0
     );
-    let json = format!(
-        "{{\"scenario\":\"noop-plan\",\"services\":{services},\"runs\":{runs},\"median_wall_s\":{:.4},\"median_cpu_s\":{:.4},\"load_s\":{:.4},\"read_s\":{:.4},\"plan_s\":{:.4},\"requests\":{},\"peak_rss_mb\":{:.1}}}\n",
-        m.wall,
-        m.cpu,
-        m.load,
-        m.read,
-        m.plan,
-        m.requests,
-        peak_kib as f64 / 1024.0
-    );
+    let json = format!("{result}\n");
     std::fs::write(dir.join("plan.json"), json).map_err(|e| e.to_string())?;
     println!("wrote {}", dir.join("plan.json").display());
     Ok(())
