@@ -22,6 +22,33 @@ struct Item {
     obj: Object,
     /// `["services", 0, "routes", 1]`
     path: Vec<Value>,
+    /// The entity as the input gave it (nested children left out, the parent's id added
+    /// when the parent gave one): what `flatten_errors` echoes.
+    input: Object,
+}
+
+/// An error that belongs to one entity of the input.
+struct EntityError {
+    kind: Kind,
+    path: Vec<Value>,
+    input: Object,
+    error: Value,
+    /// A dangling reference: Kong files these under the entity's key rather than its
+    /// position, where `flatten_errors` cannot find them, so they vanish from its
+    /// answer (`errors.lua` `flatten_errors` puts them back in a detached table).
+    by_key: bool,
+}
+
+impl EntityError {
+    fn of(item: &Item, error: Value) -> EntityError {
+        EntityError {
+            kind: item.kind,
+            path: item.path.clone(),
+            input: item.input.clone(),
+            error,
+            by_key: false,
+        }
+    }
 }
 
 /// Reads the request into a configuration table: a JSON body with `_format_version`,
@@ -145,8 +172,9 @@ fn set_error(tree: &mut Value, path: &[Value], err: Value) {
 }
 
 /// Loads `input` into a new store, as `POST /config` does; the error is code 14 with a
-/// tree of errors mirroring the input.
-pub fn load(input: &Value) -> Result<Store, ApiError> {
+/// tree of errors mirroring the input, or with `flatten_errors` a list of entities and
+/// their errors (`kong/db/errors.lua` `declarative_config_flattened`).
+pub fn load(input: &Value, flatten_errors: bool) -> Result<Store, ApiError> {
     let Some(root) = input.as_object() else {
         return Err(invalid(
             json!({"error": "failed parsing declarative configuration: expected an object"}),
@@ -171,6 +199,7 @@ pub fn load(input: &Value) -> Result<Store, ApiError> {
         .and_then(Value::as_bool)
         .unwrap_or(true);
     let mut items = Vec::new();
+    let mut entity_errors: Vec<EntityError> = Vec::new();
     for (key, value) in root {
         if matches!(
             key.as_str(),
@@ -179,7 +208,10 @@ pub fn load(input: &Value) -> Result<Store, ApiError> {
             continue;
         }
         match Kind::from_dao(key) {
-            Some(kind) => flatten(kind, value, None, vec![json!(key)], &mut items, &mut errors),
+            Some(kind) => {
+                let at = vec![json!(key)];
+                flatten(kind, value, None, at, &mut items, &mut errors);
+            }
             None => set_error(&mut errors, &[json!(key)], json!("unknown field")),
         }
     }
@@ -235,30 +267,30 @@ pub fn load(input: &Value) -> Result<Store, ApiError> {
     let mut seen: HashMap<(Kind, String, String), ()> = HashMap::new();
     for item in &items {
         let id = item.obj["id"].as_str().unwrap_or_default().to_owned();
-        let mut keys = vec![("primary key", "id".to_owned(), id.clone())];
-        for f in unique_fields(item.kind) {
-            if let Some(v) = item.obj.get(f).and_then(Value::as_str) {
-                keys.push((f, f.to_owned(), v.to_owned()));
-            }
-        }
-        for (label, field, value) in keys {
+        // As `populate_references` does: the unique keys first; the primary key only
+        // when they did not clash already (one error per entity).
+        let mut keys: Vec<(&str, String)> = unique_fields(item.kind)
+            .into_iter()
+            .filter_map(|f| {
+                let v = item.obj.get(f).and_then(Value::as_str)?;
+                Some((f, v.to_owned()))
+            })
+            .collect();
+        keys.push(("primary key", id.clone()));
+        for (what, value) in keys {
+            let field = if what == "primary key" { "id" } else { what };
             if seen
-                .insert((item.kind, field.clone(), value.clone()), ())
+                .insert((item.kind, field.to_owned(), value.clone()), ())
                 .is_some()
             {
-                let what = if label == "primary key" {
-                    "primary key".to_owned()
-                } else {
-                    field.clone()
-                };
-                set_error(
-                    &mut errors,
-                    &item.path,
+                entity_errors.push(EntityError::of(
+                    item,
                     json!(format!(
                         "uniqueness violation: '{}' entity with {what} set to '{value}' already declared",
                         item.kind.dao()
                     )),
-                );
+                ));
+                break;
             }
         }
         by_key.insert((item.kind, id.clone()), id.clone());
@@ -286,14 +318,15 @@ pub fn load(input: &Value) -> Result<Store, ApiError> {
                     item.obj.insert((*field).into(), json!({ "id": id }));
                 }
                 None => {
-                    set_error(
-                        &mut errors,
-                        &item.path,
+                    let mut e = EntityError::of(
+                        &item,
                         json!([format!(
                             "invalid reference '{field}: {reference}' (no such entry in '{}')",
                             target.dao()
                         )]),
                     );
+                    e.by_key = true;
+                    entity_errors.push(e);
                     bad = true;
                 }
             }
@@ -302,25 +335,30 @@ pub fn load(input: &Value) -> Result<Store, ApiError> {
             continue;
         }
         if let Err(e) = hooks::normalize(item.kind, &mut item.obj) {
-            set_error(
-                &mut errors,
-                &item.path,
-                e.fields().unwrap_or(json!("invalid")),
-            );
+            let error = e.fields().unwrap_or(json!("invalid"));
+            entity_errors.push(EntityError::of(&item, error));
             continue;
         }
         let extra = hooks::take_extra(item.kind, &mut item.obj);
         crate::engine::prepare_insert(item.kind, &mut item.obj);
         if let Err(v) = hooks::validate_entity(item.kind, &item.obj) {
-            set_error(&mut errors, &item.path, v.to_json());
+            entity_errors.push(EntityError::of(&item, v.to_json()));
             continue;
         }
         if !transform && item.kind == Kind::BasicAuth {
             // `_transform: false`: values are stored as given (already hashed).
-        } else if hooks::before_store(&store, item.kind, &mut item.obj, &extra).is_err() {
+        } else if let Err(e) = hooks::before_store(&store, item.kind, &mut item.obj, &extra) {
+            let error = e.fields().unwrap_or(json!("invalid"));
+            entity_errors.push(EntityError::of(&item, error));
             continue;
         }
         ready.push((item.kind, item.obj));
+    }
+    if flatten_errors && !entity_errors.is_empty() {
+        return Err(flattened(errors, entity_errors));
+    }
+    for e in entity_errors {
+        set_error(&mut errors, &e.path, e.error);
     }
     if errors.as_object().is_some_and(|o| !o.is_empty()) {
         return Err(invalid(errors));
@@ -331,11 +369,160 @@ pub fn load(input: &Value) -> Result<Store, ApiError> {
     Ok(store)
 }
 
+/// Code 14 with `flattened_errors`: one entry per entity at fault, children before
+/// their parent, each with its errors as `field` (dotted path) or `entity` messages;
+/// `fields` keeps only what belongs to no entity.
+fn flattened(mut rest: Value, entity_errors: Vec<EntityError>) -> ApiError {
+    // Several errors may land on one entity (a uniqueness and a validation error).
+    let mut by_path: Vec<EntityError> = Vec::new();
+    for e in entity_errors.into_iter().filter(|e| !e.by_key) {
+        match by_path.iter_mut().find(|seen| seen.path == e.path) {
+            Some(seen) => merge_errors(&mut seen.error, e.error),
+            None => by_path.push(e),
+        }
+    }
+    // Kong walks sections and positions in order, a parent's children before it.
+    by_path.sort_by(|a, b| {
+        for (x, y) in a.path.iter().zip(&b.path) {
+            let order = match (x, y) {
+                (Value::Number(x), Value::Number(y)) => x.as_u64().cmp(&y.as_u64()),
+                (x, y) => x.as_str().cmp(&y.as_str()),
+            };
+            if order.is_ne() {
+                return order;
+            }
+        }
+        b.path.len().cmp(&a.path.len())
+    });
+    let list: Vec<Value> = by_path
+        .into_iter()
+        .map(|e| {
+            let mut errors = Vec::new();
+            categorize(&e.error, "", &mut errors);
+            let mut entry = serde_json::Map::new();
+            entry.insert(
+                "entity_type".into(),
+                json!(e.kind.dao().trim_end_matches('s')),
+            );
+            if let Some(name) = e
+                .input
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+            {
+                entry.insert("entity_name".into(), json!(name));
+            }
+            if let Some(id) = e
+                .input
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|id| is_uuid(id))
+            {
+                entry.insert("entity_id".into(), json!(id));
+            }
+            if let Some(tags) = e
+                .input
+                .get("tags")
+                .filter(|t| t.as_array().is_some_and(|l| l.iter().all(Value::is_string)))
+            {
+                entry.insert("entity_tags".into(), tags.clone());
+            }
+            entry.insert("entity".into(), Value::Object(e.input));
+            entry.insert("errors".into(), Value::Array(errors));
+            Value::Object(entry)
+        })
+        .collect();
+    if !rest.is_object() {
+        rest = json!({});
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("code".into(), json!(14));
+    body.insert("name".into(), json!("invalid declarative configuration"));
+    body.insert(
+        "message".into(),
+        json!(format!(
+            "declarative config is invalid: {}",
+            lua_literal(&rest)
+        )),
+    );
+    body.insert("fields".into(), rest);
+    body.insert("flattened_errors".into(), Value::Array(list));
+    ApiError::Json(axum::http::StatusCode::BAD_REQUEST, Value::Object(body))
+}
+
+fn merge_errors(into: &mut Value, more: Value) {
+    match (into, more) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                a.insert(k, v);
+            }
+        }
+        (Value::Object(a), other) => {
+            let list = a.entry("@entity").or_insert_with(|| json!([]));
+            if let Value::Array(l) = list {
+                l.extend(other.as_array().cloned().unwrap_or_else(|| vec![other]));
+            }
+        }
+        (into, more) => {
+            let first = std::mem::take(into);
+            *into = json!({ "@entity": [first, more] });
+        }
+    }
+}
+
+/// Kong's `categorize_errors`: `@entity` messages, and field messages at their dotted
+/// path (keys in order; list positions counted from 1, as in Lua).
+fn categorize(error: &Value, ns: &str, out: &mut Vec<Value>) {
+    let join = |field: &str| {
+        if ns.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{ns}.{field}")
+        }
+    };
+    match error {
+        Value::String(message) if ns.is_empty() => {
+            out.push(json!({"type": "entity", "message": message}));
+        }
+        Value::String(message) => {
+            out.push(json!({"type": "field", "field": ns, "message": message}));
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            for key in keys {
+                let value = &map[key];
+                if key == "@entity" {
+                    for m in value
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_else(|| vec![value.clone()])
+                    {
+                        if let Some(m) = m.as_str() {
+                            out.push(json!({"type": "entity", "message": m}));
+                        }
+                    }
+                } else {
+                    categorize(value, &join(key), out);
+                }
+            }
+        }
+        Value::Array(list) => {
+            for (i, value) in list.iter().enumerate() {
+                if !value.is_null() {
+                    categorize(value, &join(&(i + 1).to_string()), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Collects the entities of `value` (a list of `kind`), nested children included.
 fn flatten(
     kind: Kind,
     value: &Value,
-    parent: Option<(&'static str, Value)>,
+    parent: Option<(&'static str, Value, Option<String>)>,
     path: Vec<Value>,
     out: &mut Vec<Item>,
     errors: &mut Value,
@@ -353,17 +540,28 @@ fn flatten(
             continue;
         };
         let mut obj = obj.clone();
-        obj.remove("_comment");
-        obj.remove("_ignore");
         let mut nested = Vec::new();
         for (child, field) in &children {
             if let Some(v) = obj.remove(child.dao()) {
                 nested.push((*child, *field, v));
             }
         }
-        if let Some((field, parent_ref)) = &parent {
+        let mut input = obj.clone();
+        obj.remove("_comment");
+        obj.remove("_ignore");
+        if let Some((field, parent_ref, parent_pk)) = &parent {
+            if let Some(pk) = parent_pk
+                && !input.contains_key(*field)
+            {
+                input.insert((*field).to_owned(), json!({ "id": pk }));
+            }
             obj.insert((*field).to_owned(), parent_ref.clone());
         }
+        let own_pk = obj
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| is_uuid(id))
+            .map(str::to_owned);
         // Children refer to this entity by its id when it has one, else its key.
         let own_ref = obj
             .get("id")
@@ -373,6 +571,7 @@ fn flatten(
             kind,
             obj,
             path: item_path.clone(),
+            input,
         });
         let index = out.len() - 1;
         for (child, field, v) in nested {
@@ -387,7 +586,8 @@ fn flatten(
             };
             let mut child_path = item_path.clone();
             child_path.push(json!(child.dao()));
-            flatten(child, &v, Some((field, reference)), child_path, out, errors);
+            let parent = Some((field, reference, own_pk.clone()));
+            flatten(child, &v, parent, child_path, out, errors);
         }
     }
 }

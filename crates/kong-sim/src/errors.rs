@@ -25,6 +25,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// A non-JSON text body (Kong answers a few errors as raw text).
     Text(StatusCode, String),
+    /// A JSON body built elsewhere (`/config` with `flatten_errors`).
+    Json(StatusCode, Value),
 }
 
 impl ApiError {
@@ -289,6 +291,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response(),
             ApiError::Text(status, text) => (status, text).into_response(),
+            ApiError::Json(status, body) => crate::server::json_response(status, &body),
         }
     }
 }

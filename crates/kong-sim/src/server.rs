@@ -606,7 +606,11 @@ fn config(
     {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
-    let loaded = crate::declarative::load(&input)?;
+    // Kong's `truthy()`: 1, true, on, yes (any case).
+    let flatten = query
+        .get("flatten_errors")
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "on" | "yes"));
+    let loaded = crate::declarative::load(&input, flatten)?;
     let body = crate::declarative::loaded_body(&loaded);
     *sim.store() = loaded;
     *sim.config_hash.lock().unwrap_or_else(|e| e.into_inner()) = hash;

@@ -248,3 +248,109 @@ async fn config_endpoint_is_db_less_only() {
     let (_, status) = t.get("/status").await;
     assert_eq!(status["database"]["reachable"], true);
 }
+
+/// `flatten_errors=1` (Kong 3.2+, `kong/db/errors.lua` `declarative_config_flattened`):
+/// one entry per entity at fault, nested ones hoisted, children before their parent,
+/// with the entity as sent and its errors by dotted field path.
+#[tokio::test]
+async fn flatten_errors_lists_each_entity_at_fault() {
+    let t = Target::new(true).await;
+    let config = json!({
+        "_format_version": "3.0",
+        "services": [{
+            "id": "0b4f1a3c-56c9-4d5e-9f0a-1b2c3d4e5f60",
+            "name": "orders",
+            "host": "orders.internal",
+            "port": 99999,
+            "tags": ["team-a"],
+            "routes": [
+                {"name": "ok", "paths": ["/ok"]},
+                {"id": "5c3a0f3e-1d2b-4c5d-8e9f-0a1b2c3d4e5f", "name": "bad", "protocols": ["http"], "paths": ["no-slash"]}
+            ],
+            "plugins": [{"name": "rate-limiting", "config": {"minute": "lots"}}]
+        }],
+        "consumers": [{"username": "a"}, {"username": "a"}]
+    });
+    let body = json!({ "config": config.to_string() });
+    let (st, answer) = t
+        .json(Method::POST, "/config?flatten_errors=1", body.clone())
+        .await;
+    assert_eq!(st, 400, "{answer}");
+    assert_eq!(answer["code"], 14);
+    // Everything was attributed to an entity: nothing is left in `fields`.
+    assert_eq!(answer["fields"], json!({}));
+    assert_eq!(answer["message"], "declarative config is invalid: {}");
+    let list = answer["flattened_errors"].as_array().expect("a list");
+    let types: Vec<&str> = list
+        .iter()
+        .map(|e| e["entity_type"].as_str().unwrap())
+        .collect();
+    // Sections in order; a service's children (in Kong's relationship order, which
+    // follows a Lua table walk) before the service.
+    assert_eq!(types.len(), 4, "{answer:#}");
+    assert_eq!((types[0], types[3]), ("consumer", "service"), "{answer:#}");
+    let entry = |t: &str| list.iter().find(|e| e["entity_type"] == t).unwrap();
+
+    let consumer = entry("consumer");
+    assert_eq!(
+        consumer["errors"],
+        json!([{"type": "entity", "message": "uniqueness violation: 'consumers' entity with username set to 'a' already declared"}])
+    );
+    assert!(consumer.get("entity_id").is_none(), "no id was given");
+
+    let route = entry("route");
+    assert_eq!(route["entity_name"], "bad");
+    assert_eq!(route["entity_id"], "5c3a0f3e-1d2b-4c5d-8e9f-0a1b2c3d4e5f");
+    // The nested entity carries its parent's id, as Kong adds it.
+    assert_eq!(
+        route["entity"]["service"],
+        json!({"id": "0b4f1a3c-56c9-4d5e-9f0a-1b2c3d4e5f60"})
+    );
+    assert_eq!(route["errors"][0]["type"], "field");
+    assert_eq!(route["errors"][0]["field"], "paths.1");
+
+    let plugin = entry("plugin");
+    assert_eq!(plugin["entity_name"], "rate-limiting");
+    assert_eq!(
+        plugin["errors"],
+        json!([{"type": "field", "field": "config.minute", "message": "expected a number"}])
+    );
+
+    let service = entry("service");
+    assert_eq!(service["entity_id"], "0b4f1a3c-56c9-4d5e-9f0a-1b2c3d4e5f60");
+    assert_eq!(service["entity_tags"], json!(["team-a"]));
+    assert_eq!(
+        service["errors"],
+        json!([{"type": "field", "field": "port", "message": "value should be between 0 and 65535"}])
+    );
+    // The echoed entity has no nested children: they are entries of their own.
+    assert!(service["entity"].get("routes").is_none());
+    assert!(service["entity"].get("plugins").is_none());
+
+    // Without the flag: the tree, as before.
+    let (_, tree) = t.json(Method::POST, "/config", body).await;
+    assert!(tree.get("flattened_errors").is_none());
+    assert_eq!(
+        tree["fields"]["services"][0]["port"],
+        "value should be between 0 and 65535"
+    );
+}
+
+/// A dangling reference is filed under the entity's key, where `flatten_errors` does
+/// not look: Kong's answer then names no entity at all (a 400 carl must still explain).
+#[tokio::test]
+async fn flatten_errors_loses_dangling_references_as_kong_does() {
+    let t = Target::new(true).await;
+    let config = "_format_version: \"3.0\"\nroutes:\n- name: r\n  service: nope\n  paths: [/]\n";
+    let (st, answer) = t
+        .raw(
+            Method::POST,
+            "/config?flatten_errors=true",
+            Some("text/yaml"),
+            config.into(),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(answer["code"], 14);
+    assert_eq!(answer["flattened_errors"], json!([]));
+}
