@@ -8,13 +8,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use carl_admin_client::AdminClient;
+use carl_admin_client::EntityErrors;
+use carl_config::DesiredState;
 use carl_config::dump::DumpOptions;
+use carl_executor::config::ConfigOutcome;
 use carl_executor::{Outcome, Report, Stop};
 use carl_model::LiveState;
 use carl_planner::{Action, Op, Plan, render};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::output::{ERROR, OK, WARN, write_private};
+use crate::output::{ERROR, OK, WARN, report_error, write_private};
 use crate::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK};
 
 /// How often CI logs get a progress line.
@@ -129,6 +132,146 @@ pub async fn apply(client: &AdminClient, plan: &Plan, parallelism: usize, quiet:
     progress.finish();
     on_ctrl_c.abort();
     summarize(plan, &report)
+}
+
+/// Applies `plan` to a DB-less Kong: one configuration, loaded whole (`POST /config`)
+/// or not at all. A refusal is reported at the places in the files that Kong's errors
+/// point to.
+pub async fn apply_db_less(
+    client: &AdminClient,
+    plan: &Plan,
+    desired: &DesiredState,
+    planned_hash: Option<&str>,
+    quiet: bool,
+) -> u8 {
+    if plan.is_empty() {
+        return EXIT_OK;
+    }
+    let n = plan.ops.len();
+    anstream::println!(
+        "\nApplying {n} change{} as one configuration (this Kong runs without a database: \
+         POST /config loads all of it or none):",
+        plural(n)
+    );
+    let spinner = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let s = ProgressBar::new_spinner();
+        s.set_message("loading the configuration");
+        s.enable_steady_tick(Duration::from_millis(100));
+        s
+    });
+    let report = carl_executor::config::apply_config(client, plan, planned_hash).await;
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    let pace = format!(
+        "{:.1} s, {} request{}",
+        report.elapsed.as_secs_f64(),
+        report.requests,
+        plural(report.requests as usize)
+    );
+    match report.outcome {
+        ConfigOutcome::Applied | ConfigOutcome::Unchanged => {
+            for op in &plan.ops {
+                anstream::println!("{}", outcome_line(plan, op, &Outcome::Done));
+            }
+            if report.outcome == ConfigOutcome::Unchanged {
+                anstream::eprintln!(
+                    "{WARN}warning{WARN:#}: Kong answered that it runs this very configuration \
+                     already (304 to check_hash), so it did not reload it."
+                );
+            }
+            let s = plan.summary;
+            anstream::println!(
+                "\n{OK}Apply complete{OK:#}: {} created, {} updated, {} deleted, in one \
+                 configuration. {pace}.",
+                s.create,
+                s.update,
+                s.delete
+            );
+            EXIT_OK
+        }
+        ConfigOutcome::Refused { message, errors } => {
+            for line in refusal_lines(plan, desired, &errors) {
+                report_error(line);
+            }
+            if errors.is_empty() {
+                report_error(format!("Kong refused the configuration: {message}"));
+            }
+            anstream::println!(
+                "\n{ERROR}Apply failed{ERROR:#}: Kong refused the configuration ({} entit{} at \
+                 fault), so nothing changed. {pace}.",
+                errors.len(),
+                if errors.len() == 1 { "y" } else { "ies" }
+            );
+            EXIT_ERROR
+        }
+        ConfigOutcome::Failed(why) => {
+            report_error(why);
+            anstream::println!(
+                "\n{ERROR}Apply failed{ERROR:#}: the configuration was not loaded, so nothing \
+                 changed. {pace}."
+            );
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Kong's errors about entities, each at its place in the files when the plan wrote
+/// that entity, else named by kind, name and id.
+fn refusal_lines(plan: &Plan, desired: &DesiredState, errors: &[EntityErrors]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for e in errors {
+        let op = plan.ops.iter().find(|op| {
+            Some(op.kind) == e.kind
+                && e.id.as_deref() == Some(op.id.as_str())
+                && op.action != Action::Delete
+        });
+        let entity = op
+            .and_then(|op| plan.sources.get(op.index).copied().flatten())
+            .and_then(|i| desired.entities.get(i));
+        if let Some(entity) = entity {
+            lines.extend(
+                entity
+                    .diagnostics(&error_tree(e))
+                    .iter()
+                    .map(|d| d.to_string()),
+            );
+            continue;
+        }
+        let who = match (&e.name, &e.id) {
+            (Some(name), Some(id)) => format!("{} {name} ({id})", e.entity_type),
+            (Some(name), None) => format!("{} {name}", e.entity_type),
+            (None, Some(id)) => format!("{} {id}", e.entity_type),
+            (None, None) => e.entity_type.clone(),
+        };
+        for f in &e.errors {
+            lines.push(match &f.field {
+                Some(field) => format!("{who} (not from the files): {field}: {}", f.message),
+                None => format!("{who} (not from the files): {}", f.message),
+            });
+        }
+    }
+    lines
+}
+
+/// Kong's flattened errors as the error tree of an Admin API answer (`@entity` and
+/// fields by path), which the desired state knows how to place.
+fn error_tree(e: &EntityErrors) -> serde_json::Value {
+    use serde_json::{Map, Value};
+    let mut tree = Map::new();
+    for f in &e.errors {
+        let Some(field) = &f.field else {
+            let list = tree
+                .entry("@entity")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(list) = list {
+                list.push(Value::String(f.message.clone()));
+            }
+            continue;
+        };
+        carl_model::set_path(&mut tree, field, Value::String(f.message.clone()));
+    }
+    Value::Object(tree)
 }
 
 fn outcome_line(plan: &Plan, op: &Op, outcome: &Outcome) -> String {

@@ -155,6 +155,19 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
             Some((path, saved))
         }
     };
+    // DB-less: which configuration the plan is made against, read before the live
+    // state, so that an apply can tell whether Kong loaded another one since.
+    let planned_hash = if db_less && !args.plan && !args.check {
+        match client.configuration_hash().await {
+            Ok(hash) => hash,
+            Err(e) => {
+                report_error(format!("cannot read the gateway: {e}"));
+                return EXIT_ERROR;
+            }
+        }
+    } else {
+        None
+    };
     let tags: Vec<String> = desired
         .select_tags
         .as_ref()
@@ -225,17 +238,6 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
             EXIT_OK
         };
     }
-    if db_less && !plan.is_empty() {
-        // Kong without a database refuses entity writes (405); its configuration is
-        // replaced whole by `POST /config`, which carl does not send yet.
-        report_error(
-            "this Kong runs without a database (DB-less): it takes its whole configuration \
-             through POST /config, not entity by entity, and carl cannot apply to it yet. \
-             The plan above is what differs; `carl reconcile --plan` and `--check` work. \
-             Nothing was written.",
-        );
-        return EXIT_ERROR;
-    }
     if !plan.is_empty() && !args.no_backup {
         match crate::apply::backup(&args.backup_dir, client.addr(), &live, &tags) {
             Ok(path) => anstream::eprintln!(
@@ -245,12 +247,17 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
             ),
             Err(e) => {
                 report_error(format!(
-                    "cannot write the backup to {}: {e}; nothing was written to Kong                      (--no-backup to apply without one)",
+                    "cannot write the backup to {}: {e}; nothing was written to Kong \
+                     (--no-backup to apply without one)",
                     args.backup_dir.display()
                 ));
                 return EXIT_ERROR;
             }
         }
+    }
+    if db_less {
+        let hash = planned_hash.as_deref();
+        return crate::apply::apply_db_less(&client, &plan, &desired, hash, global.quiet).await;
     }
     crate::apply::apply(&client, &plan, global.parallelism.into(), global.quiet).await
 }

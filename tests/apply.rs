@@ -372,24 +372,177 @@ fn a_saved_plan_applies_only_what_was_reviewed() {
 
 /// A DB-less Kong refuses entity writes (405): carl plans and checks it, and refuses to
 /// apply before writing anything.
-#[test]
-fn a_db_less_gateway_is_planned_but_not_written_entity_by_entity() {
-    let gw = Gateway::start_sim(kong_sim::SimConfig {
+fn db_less_sim() -> Gateway {
+    Gateway::start_sim(kong_sim::SimConfig {
         db_less: true,
         ..kong_sim::SimConfig::default()
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "gw.yaml", &gateway(2));
+    })
+}
+
+/// Another team's part of a DB-less gateway, loaded as an operator would.
+const OTHER_TEAM: &str = r#"_format_version: "3.0"
+services:
+- name: legacy
+  host: legacy.internal
+  tags: [other-team]
+consumers:
+- username: bob
+  tags: [other-team]
+  basicauth_credentials:
+  - username: bob
+    password: bob-password-1
+    tags: [other-team]
+"#;
+
+fn load_other_team(gw: &Gateway) {
+    let (status, body) = gw.call("POST", "/config", Some(json!({ "config": OTHER_TEAM })));
+    assert_eq!(status, 201, "{body}");
+}
+
+/// A team's file: `n` services (6 ops each) and a consumer with a basic-auth password.
+fn team_file(n: usize, password: &str) -> String {
+    let services = gateway(n).replace("_format_version: \"3.0\"\n", "");
+    format!(
+        "_format_version: \"3.0\"\n_info:\n  select_tags: [team-a]\n{services}consumers:\n\
+         - username: alice\n  basicauth_credentials:\n  - username: alice\n    password: {password}\n"
+    )
+}
+
+/// The team's `n` services are there exactly, beside the other team's, and `--check`
+/// finds no drift.
+fn assert_team_converged(gw: &Gateway, file: &str, n: usize) {
+    let c = counts(gw);
+    for (collection, expected) in [
+        ("services", n + 1),
+        ("routes", n),
+        ("plugins", n),
+        ("upstreams", n),
+        ("targets", 2 * n),
+        ("consumers", 2),
+        ("basicauth_credentials", 2),
+    ] {
+        assert_eq!(
+            c[collection].as_u64(),
+            Some(expected as u64),
+            "{collection}: {c}"
+        );
+    }
     gw.carl()
-        .args(["reconcile", "--plan", "-f", &file])
+        .args(["reconcile", "--check", "-f", file])
         .assert()
-        .code(0)
-        .stdout(contains("Plan: 12 to create"));
+        .code(0);
+}
+
+/// DB-less Kong takes no entity writes: the plan is applied to the configuration it
+/// runs and loaded whole, in one request, keeping what is outside the files' scope
+/// (another team's entities, their hashed passwords) as it was.
+#[test]
+fn a_db_less_gateway_is_applied_as_one_configuration() {
+    let gw = db_less_sim();
+    if !gw.is_sim() {
+        return;
+    }
+    load_other_team(&gw);
+    let bob_before = gw.list("basic-auths");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gw.yaml", &team_file(3, "alice-password-1"));
+    let writes = gw.writes().unwrap();
     gw.carl()
         .args(["reconcile", "--apply", "-f", &file])
         .assert()
+        .code(0)
+        .stdout(contains("as one configuration"))
+        .stdout(contains(
+            "Apply complete: 20 created, 0 updated, 0 deleted, in one configuration",
+        ));
+    assert_eq!(gw.writes().unwrap() - writes, 1, "one POST /config");
+    assert_team_converged(&gw, &file, 3);
+    let legacy: Vec<Value> = gw
+        .list("services")
+        .into_iter()
+        .filter(|s| s["name"] == "legacy")
+        .collect();
+    assert_eq!(legacy.len(), 1, "out of scope, kept");
+    // Kong hashes a basic-auth password on write; carl loads with `_transform: false`,
+    // so it hashes new ones itself and keeps stored hashes as they are.
+    let credentials = gw.list("basic-auths");
+    let bob = credentials.iter().find(|c| c["username"] == "bob").unwrap();
+    let bob_then = bob_before.iter().find(|c| c["username"] == "bob").unwrap();
+    assert_eq!(bob["password"], bob_then["password"]);
+    let alice = credentials
+        .iter()
+        .find(|c| c["username"] == "alice")
+        .unwrap();
+    let consumer = alice["consumer"]["id"].as_str().unwrap();
+    assert_eq!(
+        alice["password"],
+        carl_planner::diff::basic_auth_hash("alice-password-1", consumer)
+    );
+
+    // Changes and deletes, and a new password: one request again, then no drift.
+    let file = write(dir.path(), "gw.yaml", &team_file(2, "alice-password-2"));
+    let writes = gw.writes().unwrap();
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &file])
+        .assert()
+        .code(0)
+        .stdout(contains(
+            "0 created, 1 updated, 6 deleted, in one configuration",
+        ));
+    assert_eq!(gw.writes().unwrap() - writes, 1);
+    assert_team_converged(&gw, &file, 2);
+}
+
+/// When Kong refuses the configuration, each error is shown at the place in the files
+/// of the entity it is about (Kong's `flatten_errors`), secrets masked, and nothing
+/// changes: a DB-less Kong loads all or nothing.
+#[test]
+fn a_refused_configuration_is_reported_at_the_places_in_the_files() {
+    let gw = db_less_sim();
+    if !gw.is_sim() {
+        return;
+    }
+    load_other_team(&gw);
+    let (_, status_before) = gw.call("GET", "/status", None);
+    let dir = tempfile::tempdir().unwrap();
+    // `legacy` is another team's name (out of scope, so the plan cannot see the clash);
+    // so is bob's basic-auth username.
+    let text = "_format_version: \"3.0\"\n_info:\n  select_tags: [team-a]\nservices:\n\
+                - name: orders\n  host: orders.internal\n- name: legacy\n  host: mine.internal\n\
+                consumers:\n- username: alice\n  basicauth_credentials:\n  - username: bob\n    \
+                password: alice-password-3\n";
+    let file = write(dir.path(), "gw.yaml", text);
+    let writes = gw.writes().unwrap();
+    let out = gw
+        .carl()
+        .args(["reconcile", "--apply", "-f", &file])
+        .assert()
         .code(1)
-        .stderr(contains("DB-less"))
-        .stderr(contains("Nothing was written."));
-    assert_eq!(gw.writes(), Some(0));
+        .stdout(contains("Apply failed: Kong refused the configuration (2 entities at fault), so nothing changed"))
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{file}:7:3: service: uniqueness violation: 'services' entity with name set to 'legacy' already declared"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{file}:12:5: basic-auth credential: uniqueness violation: 'basicauth_credentials' entity with username set to 'bob' already declared"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        gw.writes().unwrap() - writes,
+        1,
+        "the one refused POST /config"
+    );
+    let (_, status_after) = gw.call("GET", "/status", None);
+    assert_eq!(
+        status_after["configuration_hash"], status_before["configuration_hash"],
+        "nothing was loaded"
+    );
+    assert!(gw.list("services").iter().all(|s| s["name"] != "orders"));
 }

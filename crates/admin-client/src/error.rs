@@ -145,12 +145,103 @@ impl Error {
                             clash.join(" and ")
                         )
                     }
-                    _ => message.clone(),
+                    _ => redact_declared_values(message),
                 }
             }
             other => other.to_string(),
         }
     }
+}
+
+/// One entity a DB-less Kong refused in a configuration (`POST /config` with
+/// `flatten_errors`, Kong 3.2+), and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityErrors {
+    /// The entity's kind, when carl knows Kong's `entity_type` (`service`,
+    /// `keyauth_credential`).
+    pub kind: Option<carl_model::Kind>,
+    pub entity_type: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub errors: Vec<FieldError>,
+}
+
+/// One message about an entity: about one of its fields (a dotted path into records,
+/// `config.minute`), or about the entity as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Error {
+    /// The entities a refused `POST /config` names (empty for other errors, and for a
+    /// Kong older than 3.2, which does not flatten). Kong echoes each entity as it was
+    /// sent, secrets included: that part is not read.
+    pub fn entity_errors(&self) -> Vec<EntityErrors> {
+        let Error::Api { body, .. } = self else {
+            return Vec::new();
+        };
+        let Some(list) = body.get("flattened_errors").and_then(Value::as_array) else {
+            return Vec::new();
+        };
+        let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+        list.iter()
+            .map(|entry| {
+                let entity_type = text(entry, "entity_type").unwrap_or_default();
+                let errors = entry
+                    .get("errors")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|e| FieldError {
+                        // Kong writes a list position as a number (`categorize_errors`).
+                        field: match e.get("field") {
+                            Some(Value::String(f)) => Some(f.clone()),
+                            Some(Value::Number(n)) => Some(n.to_string()),
+                            _ => None,
+                        },
+                        message: redact_declared_values(&text(e, "message").unwrap_or_default()),
+                    })
+                    .collect();
+                EntityErrors {
+                    kind: carl_model::Kind::from_dao(&format!("{entity_type}s")),
+                    id: text(entry, "entity_id"),
+                    name: text(entry, "entity_name"),
+                    entity_type,
+                    errors,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Kong's uniqueness messages quote the clashing value: `... entity with key set to
+/// 'the-credential' already declared`. For a secret field (a credential's key, a
+/// password) the value is replaced by `(sensitive)`: it would otherwise reach the log.
+pub fn redact_declared_values(message: &str) -> String {
+    const WITH: &str = " entity with ";
+    const SET_TO: &str = " set to '";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(WITH) {
+        let after = &rest[at + WITH.len()..];
+        let Some(set) = after.find(SET_TO) else { break };
+        let field = &after[..set];
+        let value_at = at + WITH.len() + set + SET_TO.len();
+        let secret = carl_model::Kind::ALL
+            .iter()
+            .any(|k| k.secret_fields().contains(&field))
+            || carl_model::is_secret_name(field);
+        out.push_str(&rest[..value_at]);
+        rest = &rest[value_at..];
+        if secret && let Some(end) = rest.find("' already declared") {
+            out.push_str("(sensitive)");
+            rest = &rest[end..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -166,6 +257,26 @@ mod tests {
         assert_eq!(
             e.kong_message(),
             "unique constraint violated on name 'orders' (another entity has it)"
+        );
+        // A DB-less Kong's uniqueness message quotes the value: a credential's key is
+        // a secret, a name is not.
+        let declared = br#"{"code":14,"message":"declarative config is invalid: {keyauth_credentials={[2]=\"uniqueness violation: 'keyauth_credentials' entity with key set to 'hunter2' already declared\"},services={[2]=\"uniqueness violation: 'services' entity with name set to 'orders' already declared\"}}"}"#;
+        let e = Error::api(
+            Method::POST,
+            "/config",
+            StatusCode::BAD_REQUEST,
+            declared,
+            None,
+        );
+        let message = e.kong_message();
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(
+            message.contains("key set to '(sensitive)' already declared"),
+            "{message}"
+        );
+        assert!(
+            message.contains("name set to 'orders' already declared"),
+            "{message}"
         );
         let plain = Error::api(Method::GET, "/", StatusCode::BAD_GATEWAY, b"", None);
         assert_eq!(plain.kong_message(), "Bad Gateway");

@@ -4,6 +4,7 @@
 //! kind, kinds fetched concurrently), writes single entities (`PUT`, `PATCH`, `DELETE`),
 //! and turns Kong's error bodies into [`Error`] values that say what happened.
 
+mod config;
 mod connect;
 mod error;
 mod gateway;
@@ -19,8 +20,9 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use config::Loaded;
 pub use connect::{Pem, TlsConfig};
-pub use error::Error;
+pub use error::{EntityErrors, Error, FieldError};
 pub use gateway::{Gateway, KongVersion, SUPPORTED, Support};
 pub use ping::Ping;
 pub use retry::RetryConfig;
@@ -405,6 +407,23 @@ impl AdminClient {
         path: &str,
         body: Option<&Object>,
     ) -> Result<Value, Error> {
+        let bytes = self.send_once(method, path, body).await?;
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+            path: path.to_owned(),
+            message: format!("response is not JSON: {e}"),
+        })
+    }
+
+    /// One try: the body of a 2xx answer, else the error.
+    async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Object>,
+    ) -> Result<bytes::Bytes, Error> {
         let url = self.url(path);
         self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut req = self.http.request(method.clone(), &url);
@@ -424,13 +443,7 @@ impl AdminClient {
             .map_err(|e| Error::transport(&method, path, &self.base, e))?;
         tracing::debug!(%method, path, status = status.as_u16(), "response");
         if status.is_success() {
-            if bytes.is_empty() {
-                return Ok(Value::Null);
-            }
-            return serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
-                path: path.to_owned(),
-                message: format!("response is not JSON: {e}"),
-            });
+            return Ok(bytes);
         }
         Err(Error::api(method, path, status, &bytes, retry_after))
     }

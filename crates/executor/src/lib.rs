@@ -6,6 +6,11 @@
 //! changed fields, delete treats 404 as done. So a run that fails or is killed halfway
 //! converges when run again. A failed op skips only the ops that depend on it;
 //! independent branches go on.
+//!
+//! A DB-less Kong takes no entity writes: [`config::apply_config`] applies the plan to
+//! its whole configuration and loads that at once.
+
+pub mod config;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

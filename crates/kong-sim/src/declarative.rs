@@ -55,8 +55,18 @@ impl EntityError {
 /// a `config` parameter holding JSON or YAML text, or a raw YAML/JSON body.
 pub fn parse_input(content_type: &str, body: &[u8]) -> Result<(Value, Option<String>), ApiError> {
     let text = String::from_utf8_lossy(body).into_owned();
+    // `declarative/init.lua` `unserialize`: JSON first, then YAML (whose parser here
+    // has budgets a large gateway's configuration exceeds).
     let parse_text = |t: &str| -> Result<Value, ApiError> {
-        serde_saphyr::from_str::<Value>(t).map_err(|_| {
+        if let Ok(v) = serde_json::from_str::<Value>(t) {
+            return Ok(v);
+        }
+        let mut budget = serde_saphyr::Budget::default();
+        budget.max_nodes = 50_000_000;
+        budget.max_events = 100_000_000;
+        budget.max_total_scalar_bytes = 1 << 30;
+        let options = serde_saphyr::options! { budget: Some(budget) };
+        serde_saphyr::from_str_with_options::<Value>(t, options).map_err(|_| {
             invalid(
                 json!({"error": "failed parsing declarative configuration: expected an object"}),
             )

@@ -2,7 +2,7 @@
 //! `carl_model::kong_rules`): shorthands and input rewrites, generated values, and
 //! per-DAO behaviour (basic-auth hashing, certificate SNIs, CA digests).
 
-use carl_model::kong_rules::{KongCustom, first_cert_der};
+use carl_model::kong_rules::KongCustom;
 use carl_model::validate::Violations;
 use carl_model::{Field, Kind, Object, foreign_id, service_url};
 use serde_json::{Value, json};
@@ -157,15 +157,12 @@ pub fn derive(kind: Kind, body: &mut Object) {
     if kind != Kind::CaCertificate {
         return;
     }
-    if let Some(der) = body
+    if let Some(digest) = body
         .get("cert")
         .and_then(Value::as_str)
-        .and_then(first_cert_der)
+        .and_then(carl_model::kong_rules::ca_cert_digest)
     {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(&der);
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        body.insert("cert_digest".into(), json!(hex));
+        body.insert("cert_digest".into(), json!(digest));
     }
 }
 

@@ -405,6 +405,19 @@ fn upstream_checks(e: &Object, v: &mut Violations) {
     }
 }
 
+/// A CA certificate's `cert_digest` as Kong derives it on write: the SHA-256 of the
+/// first certificate's DER, in lowercase hex (`ca_certificates.lua` transformations).
+pub fn ca_cert_digest(pem: &str) -> Option<String> {
+    use sha2::Digest;
+    let der = first_cert_der(pem)?;
+    Some(
+        sha2::Sha256::digest(&der)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
 pub fn first_cert_der(pem: &str) -> Option<Vec<u8>> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;

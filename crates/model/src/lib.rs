@@ -115,6 +115,28 @@ pub fn is_valid_name(s: &str) -> bool {
         })
 }
 
+/// Sets `path` in `obj`, a dotted path into records (`config.minute`), creating the
+/// records on the way: how a change to one field of a record is written.
+pub fn set_path(obj: &mut Object, path: &str, value: Value) {
+    let (head, rest) = match path.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (path, None),
+    };
+    let Some(rest) = rest else {
+        obj.insert(head.to_owned(), value);
+        return;
+    };
+    let slot = obj
+        .entry(head.to_owned())
+        .or_insert_with(|| Value::Object(Object::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Object::new());
+    }
+    if let Value::Object(inner) = slot {
+        set_path(inner, rest, value);
+    }
+}
+
 /// The id inside a foreign-key value: `{"id": "..."}` → `"..."`.
 pub fn foreign_id(value: &Value) -> Option<&str> {
     value.get("id").and_then(Value::as_str)

@@ -107,6 +107,11 @@ pub struct Plan {
     /// How to show the entities ops refer to by id (a route's service), id → label.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub names: BTreeMap<String, String>,
+    /// For each op, the index in [`DesiredState::entities`] of the entity it writes
+    /// (`None` for deletes): how an error Kong reports about an entity finds its place
+    /// in the files. Not saved: a saved plan is applied from a fresh plan.
+    #[serde(skip)]
+    pub sources: Vec<Option<usize>>,
 }
 
 impl Plan {
@@ -434,6 +439,7 @@ impl<'a> Planner<'a> {
                 label: planner.label(kind, &r.fields),
                 id,
                 schema,
+                source: Some(r.index),
             };
             let hashed = self
                 .desired
@@ -480,6 +486,7 @@ impl<'a> Planner<'a> {
                 label: self.label(kind, o),
                 path: entity_path(kind, id, o),
                 schema: self.schema(kind, o),
+                source: None,
             };
             let why = self.replaced.get(&(kind, id.to_owned())).cloned();
             self.builder.delete(write, o, why);

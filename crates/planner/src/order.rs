@@ -29,6 +29,8 @@ struct Pending {
     replaces: Option<String>,
     /// Ops (by position in `pending`) that must finish first, whatever they touch.
     after: Vec<usize>,
+    /// The desired entity this op writes (see [`Plan::sources`]).
+    source: Option<usize>,
 }
 
 /// (phase: writes before deletes, kind rank, label): the readable order among ready ops.
@@ -59,6 +61,8 @@ pub(crate) struct Write<'a> {
     pub label: String,
     pub path: String,
     pub schema: &'a Schema,
+    /// Index of the desired entity written, if any (not for deletes).
+    pub source: Option<usize>,
 }
 
 impl Builder {
@@ -80,6 +84,7 @@ impl Builder {
             leaves: Vec::new(),
             replaces,
             after: Vec::new(),
+            source: w.source,
             op: Op {
                 index: 0,
                 action: Action::Create,
@@ -135,6 +140,7 @@ impl Builder {
             leaves,
             replaces: None,
             after: Vec::new(),
+            source: w.source,
             op: Op {
                 index: 0,
                 action: Action::Update,
@@ -159,6 +165,7 @@ impl Builder {
             leaves: foreign_ids(w.kind, live),
             replaces: None,
             after: Vec::new(),
+            source: w.source,
             op: Op {
                 index: 0,
                 action: Action::Delete,
@@ -258,6 +265,7 @@ impl Builder {
                 leaves: Vec::new(),
                 replaces: None,
                 after: Vec::new(),
+                source: p.source,
                 op: Op {
                     index: 0,
                     action: Action::Update,
@@ -387,8 +395,10 @@ impl Builder {
         let mut slots: Vec<Option<Pending>> = self.pending.into_iter().map(Some).collect();
         let mut summary = Summary::default();
         let mut ops = Vec::with_capacity(n);
+        let mut sources = Vec::with_capacity(n);
         for (pos, &i) in order.iter().enumerate() {
             let Some(p) = slots[i].take() else { continue };
+            sources.push(p.source);
             let mut op = p.op;
             op.index = pos;
             op.depends_on = deps[i].iter().map(|&j| position[j]).collect();
@@ -405,6 +415,7 @@ impl Builder {
             summary,
             ops,
             names: Default::default(),
+            sources,
         }
     }
 }
@@ -414,22 +425,7 @@ impl Builder {
 fn patch_body(changes: &[Change]) -> Object {
     let mut body = Object::new();
     for c in changes {
-        let mut slot = &mut body;
-        let mut parts = c.field.split('.').peekable();
-        while let Some(part) = parts.next() {
-            if parts.peek().is_none() {
-                slot.insert(part.to_owned(), c.new.clone());
-                break;
-            }
-            let next = slot
-                .entry(part.to_owned())
-                .or_insert_with(|| Value::Object(Object::new()));
-            if !next.is_object() {
-                *next = Value::Object(Object::new());
-            }
-            let Value::Object(inner) = next else { break };
-            slot = inner;
-        }
+        carl_model::set_path(&mut body, &c.field, c.new.clone());
     }
     body
 }
