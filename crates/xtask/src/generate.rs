@@ -11,7 +11,10 @@ use std::fmt::Write as _;
 #[derive(Debug, Clone)]
 pub struct GenOptions {
     pub services: usize,
-    /// Share of services (0..=100) changed from the unmutated gateway: retries and the
+    /// Share of services (0..=100) changed from the unmutated gateway: a changed service
+    /// has nearly every entity of its own changed (12 ops of ~14.6 entities: updates,
+    /// and a route deleted and another created), so the share of ops is a little under
+    /// the share of entities. Its retries and the
     /// read route's path.
     pub mutate_pct: u32,
     /// `_info.select_tags` of the file.
@@ -44,7 +47,10 @@ pub fn generate(opts: &GenOptions) -> Result<String, String> {
         let version = 1 + rnd(i, 3) % 3;
         let retries = if mutated(i) { 6 } else { 5 };
         let read_path = if mutated(i) { "items-v2" } else { "items" };
-        let minute = 60 + rnd(i, 4) % 940;
+        let minute = 60 + rnd(i, 4) % 940 + u64::from(mutated(i));
+        let max_age = if mutated(i) { 7200 } else { 3600 };
+        let write_route = if mutated(i) { "write-v2" } else { "write" };
+        let key_names = if mutated(i) { "[x-api-key, apikey]" } else { "[x-api-key]" };
         let _ = write!(
             out,
             "- name: svc-{i:05}
@@ -65,8 +71,8 @@ pub fn generate(opts: &GenOptions) -> Result<String, String> {
     - name: cors
       config:
         origins: [https://app-{i:05}.example.com]
-        max_age: 3600
-  - name: svc-{i:05}-write
+        max_age: {max_age}
+  - name: svc-{i:05}-{write_route}
     paths: [/svc-{i:05}/items]
     methods: [POST, PUT, PATCH, DELETE]
     strip_path: false
@@ -77,7 +83,7 @@ pub fn generate(opts: &GenOptions) -> Result<String, String> {
     plugins:
     - name: key-auth
       config:
-        key_names: [x-api-key]
+        key_names: {key_names}
 ",
             timeout = 1000 * (1 + rnd(i, 5) % 60),
             team = i % 20,
@@ -95,23 +101,25 @@ pub fn generate(opts: &GenOptions) -> Result<String, String> {
   targets:
   - target: 10.{a}.{b}.11:{port}
   - target: 10.{a}.{b}.12:{port}
-    weight: 50
+    weight: {weight}
 ",
-            algorithm = ["round-robin", "least-connections"][(rnd(i, 7) % 2) as usize],
+            algorithm = ["round-robin", "least-connections"][((rnd(i, 7) + u64::from(mutated(i))) % 2) as usize],
+            weight = if mutated(i) { 60 } else { 50 },
         );
     }
 
     out.push_str("consumers:\n");
     for i in 0..n {
-        let key = format!("{:016x}{:016x}", rnd(i, 8), rnd(i, 9));
+        let key = format!("{:016x}{:016x}", rnd(i, 8), rnd(i, 9) ^ u64::from(mutated(i)));
+        let v2 = if mutated(i) { "-v2" } else { "" };
         let _ = write!(
             out,
             "- username: app-{i:05}
-  custom_id: cust-{i:05}
+  custom_id: cust-{i:05}{v2}
   keyauth_credentials:
   - key: {key}
   acls:
-  - group: svc-{i:05}-users
+  - group: svc-{i:05}-users{v2}
 "
         );
         if i % 5 == 0 {
@@ -123,7 +131,7 @@ pub fn generate(opts: &GenOptions) -> Result<String, String> {
       hour: {}
       policy: local
 ",
-                1000 + rnd(i, 10) % 9000
+                1000 + rnd(i, 10) % 9000 + u64::from(mutated(i))
             );
         }
     }

@@ -18,7 +18,10 @@ fn main() -> ExitCode {
         Some("bench") => match rest.first().map(String::as_str) {
             Some("load") => bench::load(&root(), &rest[1..]),
             Some("plan") => bench::plan(&root(), &rest[1..]),
-            _ => Err("usage: cargo xtask bench load|plan [--services N] [--runs N]".into()),
+            Some("apply") => bench::apply(&root(), &rest[1..]),
+            _ => Err("usage: cargo xtask bench load|plan|apply [--services N] [--runs N] \
+                      (apply: [--mutate PCT] [--latency MS] [--parallelism N])"
+                .into()),
         },
         Some("-h" | "--help") | None => {
             println!(
@@ -26,7 +29,8 @@ fn main() -> ExitCode {
                  demo    run carl against a local kong-sim: plan, apply, check, drift\n  \
                  gen     write a generated gateway: --services N [--mutate PCT] [--tag T] [--seed S] [--out FILE]\n  \
                  bench   benchmarks on a generated gateway, `[--services N] [--runs N]`:\n          \
-                 `bench load` times carl validate, `bench plan` a no-op plan against kong-sim"
+                 `bench load` times carl validate, `bench plan` a no-op plan against kong-sim,\n          \
+                 `bench apply` a 10% change at 20 ms latency against the write bound"
             );
             Ok(())
         }
