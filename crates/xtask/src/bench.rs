@@ -319,7 +319,11 @@ fn apply_file(carl: &Path, addr: &str, file: &Path, extra: &[&str]) -> Result<St
     let out = String::from_utf8_lossy(&stdout).into_owned();
     if code != 0 {
         let tail: Vec<&str> = out.lines().rev().take(20).collect();
-        return Err(format!("the apply of {} failed (exit {code}):\n{}", file.display(), tail.join("\n")));
+        return Err(format!(
+            "the apply of {} failed (exit {code}):\n{}",
+            file.display(),
+            tail.join("\n")
+        ));
     }
     Ok(out)
 }
@@ -380,7 +384,15 @@ pub fn apply(root: &Path, args: &[String]) -> Result<(), String> {
     // How many ops the change is, and how many entities the gateway has.
     let (plan_json, _, _, _) = run_measured(
         Command::new(&carl)
-            .args(["reconcile", "--plan", "--format", "json", "--kong-addr", &addr, "-f"])
+            .args([
+                "reconcile",
+                "--plan",
+                "--format",
+                "json",
+                "--kong-addr",
+                &addr,
+                "-f",
+            ])
             .arg(&changed)
             .stderr(Stdio::null()),
     )?;
@@ -432,11 +444,16 @@ pub fn apply(root: &Path, args: &[String]) -> Result<(), String> {
         let (phase, writes) =
             apply_phase(&stdout).ok_or("no `Apply complete` line in carl's output")?;
         if writes != ops {
-            return Err(format!("{writes} requests for {ops} ops: the apply must send one per op"));
+            return Err(format!(
+                "{writes} requests for {ops} ops: the apply must send one per op"
+            ));
         }
         let requests = sim_requests(&addr)? - before;
         peak_kib = peak_kib.max(rss);
-        println!("run {}: apply phase {phase:.2} s, whole command {wall:.2} s", run + 1);
+        println!(
+            "run {}: apply phase {phase:.2} s, whole command {wall:.2} s",
+            run + 1
+        );
         results.push(ApplyRun {
             wall,
             cpu: cpu.as_secs_f64(),

@@ -50,7 +50,11 @@ pub fn generate(opts: &GenOptions) -> Result<String, String> {
         let minute = 60 + rnd(i, 4) % 940 + u64::from(mutated(i));
         let max_age = if mutated(i) { 7200 } else { 3600 };
         let write_route = if mutated(i) { "write-v2" } else { "write" };
-        let key_names = if mutated(i) { "[x-api-key, apikey]" } else { "[x-api-key]" };
+        let key_names = if mutated(i) {
+            "[x-api-key, apikey]"
+        } else {
+            "[x-api-key]"
+        };
         let _ = write!(
             out,
             "- name: svc-{i:05}
@@ -103,14 +107,19 @@ pub fn generate(opts: &GenOptions) -> Result<String, String> {
   - target: 10.{a}.{b}.12:{port}
     weight: {weight}
 ",
-            algorithm = ["round-robin", "least-connections"][((rnd(i, 7) + u64::from(mutated(i))) % 2) as usize],
+            algorithm = ["round-robin", "least-connections"]
+                [((rnd(i, 7) + u64::from(mutated(i))) % 2) as usize],
             weight = if mutated(i) { 60 } else { 50 },
         );
     }
 
     out.push_str("consumers:\n");
     for i in 0..n {
-        let key = format!("{:016x}{:016x}", rnd(i, 8), rnd(i, 9) ^ u64::from(mutated(i)));
+        let key = format!(
+            "{:016x}{:016x}",
+            rnd(i, 8),
+            rnd(i, 9) ^ u64::from(mutated(i))
+        );
         let v2 = if mutated(i) { "-v2" } else { "" };
         let _ = write!(
             out,

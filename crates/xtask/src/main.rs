@@ -19,9 +19,11 @@ fn main() -> ExitCode {
             Some("load") => bench::load(&root(), &rest[1..]),
             Some("plan") => bench::plan(&root(), &rest[1..]),
             Some("apply") => bench::apply(&root(), &rest[1..]),
-            _ => Err("usage: cargo xtask bench load|plan|apply [--services N] [--runs N] \
+            _ => Err(
+                "usage: cargo xtask bench load|plan|apply [--services N] [--runs N] \
                       (apply: [--mutate PCT] [--latency MS] [--parallelism N])"
-                .into()),
+                    .into(),
+            ),
         },
         Some("-h" | "--help") | None => {
             println!(
