@@ -20,7 +20,7 @@ struct Run {
 
 /// Runs `cmd` to completion and returns its stdout, exit status, CPU time (user +
 /// system) and peak RSS in KiB, from wait4's rusage for that one process.
-fn run_measured(cmd: &mut Command) -> Result<(Vec<u8>, i32, Duration, u64), String> {
+pub(crate) fn run_measured(cmd: &mut Command) -> Result<(Vec<u8>, i32, Duration, u64), String> {
     use std::io::Read;
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -74,10 +74,19 @@ fn parse_args(task: &str, args: &[String]) -> Result<(usize, usize), String> {
 }
 
 /// Builds `packages` in release mode; returns the workspace root, canonical.
-fn build_release(root: &Path, packages: &[&str]) -> Result<PathBuf, String> {
-    println!("Building {} (release)…", packages.join(", "));
+pub(crate) fn build_release(root: &Path, packages: &[&str]) -> Result<PathBuf, String> {
+    build(root, packages, true)
+}
+
+/// Builds `packages`, in release mode or not; returns the workspace root, canonical.
+pub(crate) fn build(root: &Path, packages: &[&str], release: bool) -> Result<PathBuf, String> {
+    let profile = if release { "release" } else { "debug" };
+    println!("Building {} ({profile})…", packages.join(", "));
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--release", "--quiet"]);
+    cmd.args(["build", "--quiet"]);
+    if release {
+        cmd.arg("--release");
+    }
     for p in packages {
         cmd.args(["--package", p]);
     }
@@ -86,7 +95,7 @@ fn build_release(root: &Path, packages: &[&str]) -> Result<PathBuf, String> {
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err("release build failed".into());
+        return Err(format!("{profile} build failed"));
     }
     root.canonicalize().map_err(|e| e.to_string())
 }
@@ -108,9 +117,9 @@ fn generated(dir: &Path, services: usize) -> Result<(PathBuf, String), String> {
 pub fn load(root: &Path, args: &[String]) -> Result<(), String> {
     let (services, runs) = parse_args("load", args)?;
     let root = build_release(root, &["carl"])?;
-    let dir = root.join("target/bench");
+    let dir = crate::target_dir(&root).join("bench");
     let (file, text) = generated(&dir, services)?;
-    let carl = root.join("target/release/carl");
+    let carl = crate::target_dir(&root).join("release/carl");
 
     let mut results = Vec::new();
     let mut entities = String::new();
@@ -177,7 +186,7 @@ fn phase_ms(log: &str, phase: &str) -> Option<f64> {
 }
 
 /// kong-sim's count of requests so far.
-fn sim_requests(addr: &str) -> Result<u64, String> {
+pub(crate) fn sim_requests(addr: &str) -> Result<u64, String> {
     let (_, body) = crate::http(addr, "GET", "/_sim/stats", None)?;
     let stats: serde_json::Value =
         serde_json::from_str(&body).map_err(|e| format!("kong-sim stats: {e}"))?;
@@ -189,10 +198,10 @@ fn sim_requests(addr: &str) -> Result<u64, String> {
 pub fn plan(root: &Path, args: &[String]) -> Result<(), String> {
     let (services, runs) = parse_args("plan", args)?;
     let root = build_release(root, &["carl", "kong-sim"])?;
-    let dir = root.join("target/bench");
+    let dir = crate::target_dir(&root).join("bench");
     let (file, _) = generated(&dir, services)?;
-    let carl = root.join("target/release/carl");
-    let (_sim, addr) = crate::start_sim(&root.join("target/release/kong-sim"))?;
+    let carl = crate::target_dir(&root).join("release/carl");
+    let (_sim, addr) = crate::start_sim(&crate::target_dir(&root).join("release/kong-sim"))?;
     println!("Applying the generated gateway to kong-sim at {addr}…");
     let started = Instant::now();
     let (_, code, _, _) = run_measured(
@@ -284,7 +293,11 @@ pub fn plan(root: &Path, args: &[String]) -> Result<(), String> {
 
 /// The base gateway and the same one with `pct`% of its services changed, sharing
 /// certificates (they are generated afresh on every call).
-fn generated_pair(dir: &Path, services: usize, pct: u32) -> Result<(PathBuf, PathBuf), String> {
+pub(crate) fn generated_pair(
+    dir: &Path,
+    services: usize,
+    pct: u32,
+) -> Result<(PathBuf, PathBuf), String> {
     let (base, base_text) = generated(dir, services)?;
     let changed_text = generate(&GenOptions {
         services,
@@ -330,7 +343,7 @@ fn apply_file(carl: &Path, addr: &str, file: &Path, extra: &[&str]) -> Result<St
 
 /// The seconds and requests of carl's closing line: `Apply complete: … 14.6 s, 6012
 /// requests (412/s).`
-fn apply_phase(stdout: &str) -> Option<(f64, u64)> {
+pub(crate) fn apply_phase(stdout: &str) -> Option<(f64, u64)> {
     let line = stdout.lines().find(|l| l.starts_with("Apply complete"))?;
     let tail = line.rsplit_once(". ")?.1;
     let mut words = tail.split_whitespace();
@@ -341,7 +354,7 @@ fn apply_phase(stdout: &str) -> Option<(f64, u64)> {
 }
 
 /// kong-sim's latency for every answer from now on.
-fn set_latency(addr: &str, ms: u64) -> Result<(), String> {
+pub(crate) fn set_latency(addr: &str, ms: u64) -> Result<(), String> {
     let body = serde_json::json!({ "latency_ms": ms }).to_string();
     let (status, answer) = crate::http(addr, "PUT", "/_sim/faults", Some(&body))?;
     if status != 200 {
@@ -374,10 +387,10 @@ pub fn apply(root: &Path, args: &[String]) -> Result<(), String> {
         }
     }
     let root = build_release(root, &["carl", "kong-sim"])?;
-    let dir = root.join("target/bench");
+    let dir = crate::target_dir(&root).join("bench");
     let (base, changed) = generated_pair(&dir, services, pct)?;
-    let carl = root.join("target/release/carl");
-    let (_sim, addr) = crate::start_sim(&root.join("target/release/kong-sim"))?;
+    let carl = crate::target_dir(&root).join("release/carl");
+    let (_sim, addr) = crate::start_sim(&crate::target_dir(&root).join("release/kong-sim"))?;
     println!("Applying the generated gateway to kong-sim at {addr}…");
     apply_file(&carl, &addr, &base, &["--parallelism", "32"])?;
 

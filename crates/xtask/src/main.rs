@@ -19,20 +19,23 @@ fn main() -> ExitCode {
             Some("load") => bench::load(&root(), &rest[1..]),
             Some("plan") => bench::plan(&root(), &rest[1..]),
             Some("apply") => bench::apply(&root(), &rest[1..]),
-            _ => Err(
-                "usage: cargo xtask bench load|plan|apply [--services N] [--runs N] \
+            None => matrix::run(&root(), &[]),
+            Some(flag) if flag.starts_with("--") => matrix::run(&root(), &rest),
+            _ => Err("usage: cargo xtask bench [--sizes N,N] [--latency MS,MS] \
+                      [--parallelism N,N] [--scenarios noop,change,create,delete] \
+                      [--max-bound S] [--smoke] [--plot FILE | --no-plot]\n   \
+                      or: cargo xtask bench load|plan|apply [--services N] [--runs N] \
                       (apply: [--mutate PCT] [--latency MS] [--parallelism N])"
-                    .into(),
-            ),
+                .into()),
         },
         Some("-h" | "--help") | None => {
             println!(
                 "usage: cargo xtask <task>\n\ntasks:\n  \
                  demo    run carl against a local kong-sim: plan, apply, check, drift\n  \
                  gen     write a generated gateway: --services N [--mutate PCT] [--tag T] [--seed S] [--out FILE]\n  \
-                 bench   benchmarks on a generated gateway, `[--services N] [--runs N]`:\n          \
-                 `bench load` times carl validate, `bench plan` a no-op plan against kong-sim,\n          \
-                 `bench apply` a 10% change at 20 ms latency against the write bound"
+                 bench   the scenario matrix against kong-sim (no-op plan, 10% change, create, delete\n          \
+                 at sizes x latencies x parallelisms; --smoke for CI); `bench load` times carl\n          \
+                 validate, `bench plan` a no-op plan's phases, `bench apply` a 10% change's apply"
             );
             Ok(())
         }
@@ -47,8 +50,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where cargo puts its builds: `CARGO_TARGET_DIR`, else `target/` in the workspace.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => root.join("target"),
+    }
+}
+
 mod bench;
 mod generate;
+mod matrix;
+mod plot;
 
 /// `cargo xtask gen`: the generated file on stdout, or in `--out FILE`.
 fn gen_task(args: &[String]) -> Result<(), String> {
@@ -96,7 +109,7 @@ fn demo() -> Result<(), String> {
     if !status.success() {
         return Err("build failed".into());
     }
-    let bin = root.join("target/debug");
+    let bin = crate::target_dir(&root).join("debug");
     let (sim, addr) = start_sim(&bin.join("kong-sim"))?;
     println!("kong-sim is listening on {addr}");
 
