@@ -100,6 +100,9 @@ fn parse_options(root: &Path, args: &[String]) -> Result<Options, String> {
             o.plot = None;
             continue;
         }
+        if flag == "--replot" {
+            continue;
+        }
         if flag == "--debug" {
             o.release = false;
             continue;
@@ -295,6 +298,13 @@ impl Size<'_> {
 
 pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let o = parse_options(root, args)?;
+    if args.iter().any(|a| a == "--replot") {
+        let plot = o
+            .plot
+            .clone()
+            .unwrap_or(root.join("docs/performance-wall.svg"));
+        return replot(root, &plot);
+    }
     let root = build(root, &["carl", "kong-sim"], o.release)?;
     let dir = crate::target_dir(&root).join("bench");
     let bin = crate::target_dir(&root).join(if o.release { "release" } else { "debug" });
@@ -444,7 +454,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     if let Some(plot) = &o.plot
         && o.sizes.len() > 1
     {
-        crate::plot::wall_against_size(plot, &rows_for_plot(&rows))?;
+        crate::plot::wall_against_size(plot, &lines_for_plot(&json))?;
         println!("wrote {}", plot.display());
     }
     let wrong: Vec<String> = rows
@@ -519,19 +529,37 @@ fn print_table(rows: &[Row]) {
     }
 }
 
-/// One line per scenario, latency and parallelism measured at more than one size.
-fn rows_for_plot(rows: &[Row]) -> Vec<(String, Vec<(f64, f64)>)> {
+/// One line per scenario and latency at one parallelism (10 when measured), for the
+/// sizes measured: more lines would not be readable.
+fn lines_for_plot(results: &[Value]) -> Vec<(String, Vec<(f64, f64)>)> {
+    let get = |r: &Value, k: &str| r[k].as_f64().unwrap_or(0.0);
+    let parallelisms: Vec<f64> = results.iter().map(|r| get(r, "parallelism")).collect();
+    let chosen = if parallelisms.contains(&10.0) {
+        10.0
+    } else {
+        parallelisms.first().copied().unwrap_or(0.0)
+    };
     let mut lines: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for r in rows {
+    for r in results.iter().filter(|r| get(r, "parallelism") == chosen) {
+        let label = format!(
+            "{} at {} ms, parallelism {chosen}",
+            r["scenario"].as_str().unwrap_or("?"),
+            get(r, "latency_ms")
+        );
         lines
-            .entry(format!(
-                "{} {} ms, parallelism {}",
-                r.scenario.name(),
-                r.latency_ms,
-                r.parallelism
-            ))
+            .entry(label)
             .or_default()
-            .push((r.services as f64, r.wall_s));
+            .push((get(r, "services"), get(r, "wall_s")));
     }
     lines.into_iter().filter(|(_, p)| p.len() > 1).collect()
+}
+
+/// `cargo xtask bench --replot`: the plot again from `target/bench/results.json`.
+pub fn replot(root: &Path, plot: &Path) -> Result<(), String> {
+    let path = crate::target_dir(root).join("bench/results.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let results: Vec<Value> = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    crate::plot::wall_against_size(plot, &lines_for_plot(&results))?;
+    println!("wrote {}", plot.display());
+    Ok(())
 }
