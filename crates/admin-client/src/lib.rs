@@ -469,11 +469,13 @@ impl AdminClient {
                     "channel closed",
                     "connection was not ready",
                     "reset by peer",
-                    "Broken pipe",
-                    "unexpected EOF",
+                    // The OS says "Broken pipe"; hyper's h2 says "stream closed because
+                    // of a broken pipe" when the refusal lands mid-request.
+                    "broken pipe",
+                    "unexpected eof",
                 ]
                 .iter()
-                .any(|c| cause.contains(c)) =>
+                .any(|c| cause.to_ascii_lowercase().contains(c)) =>
             {
                 Error::Transport {
                     method,
