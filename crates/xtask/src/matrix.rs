@@ -554,9 +554,10 @@ fn lines_for_plot(results: &[Value]) -> Vec<(String, Vec<(f64, f64)>)> {
     lines.into_iter().filter(|(_, p)| p.len() > 1).collect()
 }
 
-/// `cargo xtask bench --replot`: the plot again from `target/bench/results.json`.
+/// `cargo xtask bench --replot`: the plot again from the recorded results,
+/// `docs/performance-results.json` (a copy of a full run's `target/bench/results.json`).
 pub fn replot(root: &Path, plot: &Path) -> Result<(), String> {
-    let path = crate::target_dir(root).join("bench/results.json");
+    let path = root.join("docs/performance-results.json");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let results: Vec<Value> = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     crate::plot::wall_against_size(plot, &lines_for_plot(&results))?;
