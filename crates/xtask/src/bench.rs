@@ -6,6 +6,9 @@
 //! - `cargo xtask bench plan`: a no-op `carl reconcile --plan` against kong-sim holding
 //!   the same gateway, split into load, read and plan time (carl's `-v` log), with the
 //!   requests it sent; results in `target/bench/plan.json`.
+//!
+//! The helpers below (generated pairs, latency, the apply's closing line) also serve
+//! the scenario matrix, `cargo xtask bench` ([`crate::matrix`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -318,29 +321,6 @@ pub(crate) fn generated_pair(
     Ok((base, changed))
 }
 
-/// `carl reconcile --apply` of `file`; its stdout.
-fn apply_file(carl: &Path, addr: &str, file: &Path, extra: &[&str]) -> Result<String, String> {
-    let (stdout, code, _, _) = run_measured(
-        Command::new(carl)
-            .args(["reconcile", "--apply", "--no-backup", "--kong-addr", addr])
-            .args(extra)
-            .arg("-f")
-            .arg(file)
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::null()),
-    )?;
-    let out = String::from_utf8_lossy(&stdout).into_owned();
-    if code != 0 {
-        let tail: Vec<&str> = out.lines().rev().take(20).collect();
-        return Err(format!(
-            "the apply of {} failed (exit {code}):\n{}",
-            file.display(),
-            tail.join("\n")
-        ));
-    }
-    Ok(out)
-}
-
 /// The seconds and requests of carl's closing line: `Apply complete: … 14.6 s, 6012
 /// requests (412/s).`
 pub(crate) fn apply_phase(stdout: &str) -> Option<(f64, u64)> {
@@ -360,176 +340,5 @@ pub(crate) fn set_latency(addr: &str, ms: u64) -> Result<(), String> {
     if status != 200 {
         return Err(format!("kong-sim refused the latency: {status} {answer}"));
     }
-    Ok(())
-}
-
-/// `cargo xtask bench apply`: the gateway applied at 0 ms, then `--mutate` (10) % of its
-/// services changed and applied at `--latency` (20) ms with `--parallelism` (10), timed
-/// against the write bound ops × latency ÷ parallelism. Each run reverts to the base
-/// gateway at 0 ms first.
-pub fn apply(root: &Path, args: &[String]) -> Result<(), String> {
-    let mut services = 5000;
-    let mut runs = 3;
-    let mut pct = 10;
-    let mut latency = 20;
-    let mut parallelism = 10;
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = |what: &str| value.parse::<u64>().map_err(|e| format!("{what}: {e}"));
-        match flag.as_str() {
-            "--services" => services = number("--services")? as usize,
-            "--runs" => runs = number("--runs")?.max(1) as usize,
-            "--mutate" => pct = number("--mutate")?.min(100) as u32,
-            "--latency" => latency = number("--latency")?,
-            "--parallelism" => parallelism = number("--parallelism")?.max(1),
-            other => return Err(format!("bench apply: unknown argument '{other}'")),
-        }
-    }
-    let root = build_release(root, &["carl", "kong-sim"])?;
-    let dir = crate::target_dir(&root).join("bench");
-    let (base, changed) = generated_pair(&dir, services, pct)?;
-    let carl = crate::target_dir(&root).join("release/carl");
-    let (_sim, addr) = crate::start_sim(&crate::target_dir(&root).join("release/kong-sim"))?;
-    println!("Applying the generated gateway to kong-sim at {addr}…");
-    apply_file(&carl, &addr, &base, &["--parallelism", "32"])?;
-
-    // How many ops the change is, and how many entities the gateway has.
-    let (plan_json, _, _, _) = run_measured(
-        Command::new(&carl)
-            .args([
-                "reconcile",
-                "--plan",
-                "--format",
-                "json",
-                "--kong-addr",
-                &addr,
-                "-f",
-            ])
-            .arg(&changed)
-            .stderr(Stdio::null()),
-    )?;
-    let plan: serde_json::Value =
-        serde_json::from_slice(&plan_json).map_err(|e| format!("the plan is not JSON: {e}"))?;
-    let ops = plan["ops"].as_array().map_or(0, Vec::len) as u64;
-    let (_, stats) = crate::http(&addr, "GET", "/_sim/stats", None)?;
-    let stats: serde_json::Value = serde_json::from_str(&stats).map_err(|e| e.to_string())?;
-    let entities: u64 = stats["entities"]
-        .as_object()
-        .map(|m| m.values().filter_map(serde_json::Value::as_u64).sum())
-        .unwrap_or(0);
-    let bound = ops as f64 * latency as f64 / 1e3 / parallelism as f64;
-    println!(
-        "{ops} ops ({:.1}% of {entities} entities); write bound {ops} × {latency} ms ÷ {parallelism} = {bound:.2} s",
-        ops as f64 * 100.0 / entities.max(1) as f64
-    );
-
-    struct ApplyRun {
-        wall: f64,
-        cpu: f64,
-        phase: f64,
-        writes: u64,
-        requests: u64,
-    }
-    let mut results = Vec::new();
-    let mut peak_kib = 0;
-    for run in 0..runs {
-        if run > 0 {
-            set_latency(&addr, 0)?;
-            apply_file(&carl, &addr, &base, &["--parallelism", "32"])?;
-        }
-        set_latency(&addr, latency)?;
-        let before = sim_requests(&addr)?;
-        let started = Instant::now();
-        let (stdout, code, cpu, rss) = run_measured(
-            Command::new(&carl)
-                .args(["reconcile", "--apply", "--no-backup", "--kong-addr", &addr])
-                .args(["--parallelism", &parallelism.to_string(), "-f"])
-                .arg(&changed)
-                .env("NO_COLOR", "1")
-                .stderr(Stdio::null()),
-        )?;
-        let wall = started.elapsed().as_secs_f64();
-        let stdout = String::from_utf8_lossy(&stdout);
-        if code != 0 {
-            return Err(format!("the timed apply failed (exit {code})"));
-        }
-        let (phase, writes) =
-            apply_phase(&stdout).ok_or("no `Apply complete` line in carl's output")?;
-        if writes != ops {
-            return Err(format!(
-                "{writes} requests for {ops} ops: the apply must send one per op"
-            ));
-        }
-        let requests = sim_requests(&addr)? - before;
-        peak_kib = peak_kib.max(rss);
-        println!(
-            "run {}: apply phase {phase:.2} s, whole command {wall:.2} s",
-            run + 1
-        );
-        results.push(ApplyRun {
-            wall,
-            cpu: cpu.as_secs_f64(),
-            phase,
-            writes,
-            requests,
-        });
-    }
-    set_latency(&addr, 0)?;
-    let check = Command::new(&carl)
-        .args(["reconcile", "--check", "--kong-addr", &addr, "-f"])
-        .arg(&changed)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map_err(|e| e.to_string())?;
-    if check.code() != Some(0) {
-        return Err("after the apply, --check still finds drift".into());
-    }
-    results.sort_by(|a, b| a.phase.total_cmp(&b.phase));
-    let m = &results[results.len() / 2];
-    let reads = m.requests - m.writes;
-    let whole_bound = (reads + m.writes) as f64 * latency as f64 / 1e3 / parallelism as f64;
-    println!(
-        "\n{pct}% change of {services} services at {latency} ms, parallelism {parallelism}, median of {runs}:"
-    );
-    println!(
-        "{:>6} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>7} {:>9}",
-        "ops", "bound", "apply", "ratio", "command", "reads", "cmd bound", "ratio", "cpu"
-    );
-    println!(
-        "{:>6} {:>8.2}s {:>8.2}s {:>7.3} {:>8.2}s {:>9} {:>8.2}s {:>7.3} {:>8.2}s",
-        ops,
-        bound,
-        m.phase,
-        m.phase / bound,
-        m.wall,
-        reads,
-        whole_bound,
-        m.wall / whole_bound,
-        m.cpu
-    );
-    let result = serde_json::json!({
-        "scenario": "apply-change",
-        "services": services,
-        "entities": entities,
-        "mutate_pct": pct,
-        "latency_ms": latency,
-        "parallelism": parallelism,
-        "runs": runs,
-        "ops": ops,
-        "write_bound_s": bound,
-        "median_apply_s": m.phase,
-        "apply_ratio": m.phase / bound,
-        "median_wall_s": m.wall,
-        "reads": reads,
-        "writes": m.writes,
-        "wall_bound_s": whole_bound,
-        "wall_ratio": m.wall / whole_bound,
-        "median_cpu_s": m.cpu,
-        "peak_rss_mb": peak_kib as f64 / 1024.0,
-    });
-    std::fs::write(dir.join("apply.json"), format!("{result}\n")).map_err(|e| e.to_string())?;
-    println!("wrote {}", dir.join("apply.json").display());
     Ok(())
 }

@@ -18,14 +18,12 @@ fn main() -> ExitCode {
         Some("bench") => match rest.first().map(String::as_str) {
             Some("load") => bench::load(&root(), &rest[1..]),
             Some("plan") => bench::plan(&root(), &rest[1..]),
-            Some("apply") => bench::apply(&root(), &rest[1..]),
             None => matrix::run(&root(), &[]),
             Some(flag) if flag.starts_with("--") => matrix::run(&root(), &rest),
             _ => Err("usage: cargo xtask bench [--sizes N,N] [--latency MS,MS] \
                       [--parallelism N,N] [--scenarios noop,change,create,delete] \
                       [--max-bound S] [--smoke] [--plot FILE | --no-plot]\n   \
-                      or: cargo xtask bench load|plan|apply [--services N] [--runs N] \
-                      (apply: [--mutate PCT] [--latency MS] [--parallelism N])"
+                      or: cargo xtask bench load|plan [--services N] [--runs N]"
                 .into()),
         },
         Some("-h" | "--help") | None => {
@@ -35,7 +33,7 @@ fn main() -> ExitCode {
                  gen     write a generated gateway: --services N [--mutate PCT] [--tag T] [--seed S] [--out FILE]\n  \
                  bench   the scenario matrix against kong-sim (no-op plan, 10% change, create, delete\n          \
                  at sizes x latencies x parallelisms; --smoke for CI); `bench load` times carl\n          \
-                 validate, `bench plan` a no-op plan's phases, `bench apply` a 10% change's apply"
+                 validate, `bench plan` a no-op plan's phases"
             );
             Ok(())
         }
