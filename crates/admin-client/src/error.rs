@@ -136,6 +136,7 @@ impl Error {
                         let clash: Vec<String> = fields
                             .iter()
                             .map(|(field, value)| match value {
+                                _ if is_secret_field(field) => format!("{field} (sensitive)"),
                                 Value::String(s) => format!("{field} '{s}'"),
                                 other => format!("{field} {other}"),
                             })
@@ -216,6 +217,14 @@ impl Error {
     }
 }
 
+/// A field whose value is a secret in some kind (a credential's `key`, a `password`).
+fn is_secret_field(field: &str) -> bool {
+    carl_model::Kind::ALL
+        .iter()
+        .any(|k| k.secret_fields().contains(&field))
+        || carl_model::is_secret_name(field)
+}
+
 /// Kong's uniqueness messages quote the clashing value: `... entity with key set to
 /// 'the-credential' already declared`. For a secret field (a credential's key, a
 /// password) the value is replaced by `(sensitive)`: it would otherwise reach the log.
@@ -229,10 +238,7 @@ pub fn redact_declared_values(message: &str) -> String {
         let Some(set) = after.find(SET_TO) else { break };
         let field = &after[..set];
         let value_at = at + WITH.len() + set + SET_TO.len();
-        let secret = carl_model::Kind::ALL
-            .iter()
-            .any(|k| k.secret_fields().contains(&field))
-            || carl_model::is_secret_name(field);
+        let secret = is_secret_field(field);
         out.push_str(&rest[..value_at]);
         rest = &rest[value_at..];
         if secret && let Some(end) = rest.find("' already declared") {
@@ -277,6 +283,20 @@ mod tests {
         assert!(
             message.contains("name set to 'orders' already declared"),
             "{message}"
+        );
+        // With a database, a clash on a credential's key is code 5 with the key in
+        // `fields` and in Kong's message: neither is shown.
+        let clash = br#"{"code":5,"name":"unique constraint violation","fields":{"key":"hunter2"},"message":"UNIQUE violation detected on '{key=\"hunter2\"}'"}"#;
+        let e = Error::api(
+            Method::PUT,
+            "/key-auths/x",
+            StatusCode::CONFLICT,
+            clash,
+            None,
+        );
+        assert_eq!(
+            e.kong_message(),
+            "unique constraint violated on key (sensitive) (another entity has it)"
         );
         let plain = Error::api(Method::GET, "/", StatusCode::BAD_GATEWAY, b"", None);
         assert_eq!(plain.kong_message(), "Bad Gateway");
