@@ -81,3 +81,6 @@ fn init_logging(global: &cli::GlobalArgs) {
         )
         .init();
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

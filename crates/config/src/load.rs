@@ -8,7 +8,7 @@ use carl_model::{Field, FieldType, Kind, Object, Schema};
 use serde_json::{Number, Value};
 
 use crate::node::{Node, SNode};
-use crate::{DesiredEntity, DesiredState, Diagnostic, Env, Location, Reference};
+use crate::{DesiredEntity, DesiredState, Diagnostic, Env, FieldMap, Location, Reference};
 
 /// The `_format_version` carl reads.
 const FORMAT_VERSION: &str = "3.0";
@@ -549,9 +549,9 @@ impl Loader<'_> {
         let mut entity = DesiredEntity {
             kind,
             fields: Object::new(),
-            references: BTreeMap::new(),
+            references: FieldMap::new(),
             location: self.loc(node),
-            field_locations: BTreeMap::new(),
+            field_locations: FieldMap::new(),
         };
         let mut children = Vec::new();
         let mut failed = Failed::new();

@@ -75,13 +75,20 @@ routes:
     let name = Reference::Name("orders".into());
     let id = Reference::Id("0b7b5e30-6f4c-4f5a-8f0e-4b1b1c1d2e3f".into());
     assert_eq!(
-        state.entities[1].references["service"], id,
+        state.entities[1].references.get("service").unwrap().clone(),
+        id,
         "nested children point at their parent's id when it has one"
     );
-    assert_eq!(state.entities[2].references["service"], name);
-    assert_eq!(state.entities[3].references["service"], name);
     assert_eq!(
-        state.entities[4].references["service"],
+        state.entities[2].references.get("service").unwrap().clone(),
+        name
+    );
+    assert_eq!(
+        state.entities[3].references.get("service").unwrap().clone(),
+        name
+    );
+    assert_eq!(
+        state.entities[4].references.get("service").unwrap().clone(),
         Reference::Id("0b7b5e30-6f4c-4f5a-8f0e-4b1b1c1d2e3f".into())
     );
     assert_eq!(
@@ -237,15 +244,23 @@ services:
         ]
     );
     assert_eq!(
-        state.entities[1].references["consumer"],
+        state.entities[1]
+            .references
+            .get("consumer")
+            .unwrap()
+            .clone(),
         Reference::Name("alice".into())
     );
     assert_eq!(
-        state.entities[4].references["upstream"],
+        state.entities[4]
+            .references
+            .get("upstream")
+            .unwrap()
+            .clone(),
         Reference::Name("up.internal".into())
     );
     assert_eq!(
-        state.entities[5].references["service"],
+        state.entities[5].references.get("service").unwrap().clone(),
         Reference::Name("orders".into())
     );
 }

@@ -67,7 +67,8 @@ pub fn is_secret_name(name: &str) -> bool {
     .any(|s| name.contains(s))
 }
 
-/// What the gateway has, by kind, as the Admin API returned it.
+/// What the gateway has, by kind, as the Admin API returned it, except that fields
+/// Kong stores as null (unset) may be absent: readers take an absent field as null.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveState {
     pub entities: std::collections::BTreeMap<Kind, Vec<Object>>,
