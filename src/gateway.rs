@@ -129,7 +129,7 @@ pub async fn dump(global: &GlobalArgs, args: &DumpArgs) -> u8 {
             json: args.format == DumpFormat::Json,
         },
     );
-    let count: usize = live.entities.values().map(Vec::len).sum();
+    let count = live.len();
     match &args.output {
         Some(path) => {
             if let Err(e) = crate::output::write_private(path, text.as_bytes()) {
@@ -163,7 +163,8 @@ pub async fn dump(global: &GlobalArgs, args: &DumpArgs) -> u8 {
 /// paths changed.
 fn migrate_route_paths(live: &mut carl_model::LiveState) -> usize {
     let mut changed = 0;
-    for route in live.entities.get_mut(&Kind::Route).into_iter().flatten() {
+    let mut routes = live.of(Kind::Route);
+    for route in &mut routes {
         if let Some(serde_json::Value::Array(paths)) = route.get_mut("paths") {
             for path in paths.iter_mut() {
                 if let Some(old) = path.as_str() {
@@ -175,6 +176,9 @@ fn migrate_route_paths(live: &mut carl_model::LiveState) -> usize {
                 }
             }
         }
+    }
+    if changed > 0 {
+        live.set(Kind::Route, routes);
     }
     changed
 }

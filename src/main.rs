@@ -82,5 +82,8 @@ fn init_logging(global: &cli::GlobalArgs) {
         .init();
 }
 
+// mimalloc: a quarter less CPU and RSS than glibc's malloc on a large gateway
+// (docs/performance.md), and musl's malloc, for the static build, is slower still.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -215,22 +215,36 @@ impl AdminClient {
 
     /// Every entity of `kind` carrying all of `tags` (Kong filters with `?tags=a,b`).
     pub async fn list_tagged(&self, kind: Kind, tags: &[String]) -> Result<Vec<Object>, Error> {
+        let mut out = Vec::new();
         let collection = self.kong().path(kind);
-        let mut path = format!("/{collection}?size={PAGE_SIZE}");
+        self.all_pages(
+            self.list_path(kind, tags),
+            collection,
+            |_| true,
+            |page| out.extend(page),
+        )
+        .await?;
+        Ok(out)
+    }
+
+    /// The first page of `kind`'s collection, filtered by `tags`.
+    fn list_path(&self, kind: Kind, tags: &[String]) -> String {
+        let mut path = format!("/{}?size={PAGE_SIZE}", self.kong().path(kind));
         if !tags.is_empty() {
             path.push_str(&format!("&tags={}", escape_query(&tags.join(","))));
         }
-        self.all_pages(path, collection, |_| true).await
+        path
     }
 
-    /// Every page from `path` on, following `next`, keeping the entities `keep` accepts.
+    /// Every page from `path` on, following `next`: the entities `keep` accepts, page
+    /// by page, to `sink`.
     async fn all_pages(
         &self,
         mut path: String,
         what: &str,
         keep: impl Fn(&Object) -> bool,
-    ) -> Result<Vec<Object>, Error> {
-        let mut out = Vec::new();
+        mut sink: impl FnMut(Vec<Object>),
+    ) -> Result<(), Error> {
         // A `next` that never ends would loop forever; Kong's cannot exceed this.
         let mut pages_left = 1_000_000usize;
         loop {
@@ -244,10 +258,7 @@ impl AdminClient {
                 message: format!("not a page of {what}: {e}"),
             })?;
             drop(bytes);
-            out.extend(page.data.into_iter().filter(|e| keep(e)).map(|mut e| {
-                drop_nulls(&mut e);
-                e
-            }));
+            sink(page.data.into_iter().filter(|e| keep(e)).collect());
             match page.next {
                 Some(next) if pages_left > 0 => {
                     pages_left -= 1;
@@ -256,7 +267,7 @@ impl AdminClient {
                 _ => break,
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The live state of `kinds`, kinds read concurrently.
@@ -286,38 +297,63 @@ impl AdminClient {
         if want_targets && !flat.contains(&Kind::Upstream) {
             flat.push(Kind::Upstream);
         }
-        let pages: Vec<(Kind, Vec<Object>)> = stream::iter(flat)
-            .map(|kind| async move { Ok::<_, Error>((kind, self.list_tagged(kind, tags).await?)) })
+        // Each page is kept as text as soon as it is read (`LiveState`): a kind is never
+        // held decoded whole.
+        let parts: Vec<LiveState> = stream::iter(flat)
+            .map(|kind| async move {
+                let mut part = LiveState::default();
+                part.touch(kind);
+                let collection = self.kong().path(kind);
+                self.all_pages(
+                    self.list_path(kind, tags),
+                    collection,
+                    |_| true,
+                    |page| part.extend(kind, page),
+                )
+                .await?;
+                Ok::<_, Error>(part)
+            })
             .buffer_unordered(self.parallelism)
             .try_collect()
             .await?;
-        let mut entities: std::collections::BTreeMap<Kind, Vec<Object>> =
-            pages.into_iter().collect();
+        let mut live = LiveState::default();
+        for part in parts {
+            live.merge(part);
+        }
         if want_targets {
-            let upstream_ids: Vec<String> = entities
-                .get(&Kind::Upstream)
-                .into_iter()
-                .flatten()
-                .filter_map(|u| u.get("id").and_then(Value::as_str).map(str::to_owned))
-                .collect();
-            let per_upstream: Vec<Vec<Object>> = stream::iter(upstream_ids)
-                .map(|id| async move { self.targets_of(&id, tags).await })
+            let per_upstream: Vec<LiveState> = stream::iter(live.ids(Kind::Upstream))
+                .map(|id| async move {
+                    let mut part = LiveState::default();
+                    part.extend(Kind::Target, self.targets_of(&id, tags).await?);
+                    Ok::<_, Error>(part)
+                })
                 .buffer_unordered(self.parallelism)
                 .try_collect()
                 .await?;
-            entities.insert(Kind::Target, per_upstream.into_iter().flatten().collect());
+            live.touch(Kind::Target);
+            for part in per_upstream {
+                live.merge(part);
+            }
             if !kinds.contains(&Kind::Upstream) {
-                entities.remove(&Kind::Upstream);
+                live.remove(Kind::Upstream);
             }
         }
-        Ok(LiveState { entities })
+        Ok(live)
     }
 
     /// An upstream's targets (`GET /upstreams/{id}/targets`, every page), those
     /// carrying all of `tags`: Kong does not filter this endpoint by tags.
     async fn targets_of(&self, upstream: &str, tags: &[String]) -> Result<Vec<Object>, Error> {
         let path = format!("/upstreams/{upstream}/targets?size={PAGE_SIZE}");
-        self.all_pages(path, "targets", |t| has_tags(t, tags)).await
+        let mut out = Vec::new();
+        self.all_pages(
+            path,
+            "targets",
+            |t| has_tags(t, tags),
+            |page| out.extend(page),
+        )
+        .await?;
+        Ok(out)
     }
 
     /// `PUT /{kind}/{id}`: creates or wholly replaces the entity with this id.
@@ -519,21 +555,6 @@ impl AdminClient {
             _ => next,
         }
     }
-}
-
-/// Leaves out the fields Kong stores as null (unset), at any depth of records: every
-/// reader of a [`LiveState`] takes an absent field as null, and a gateway's entities
-/// are mostly such fields (Kong answers with every field of the schema), so the live
-/// state of a large gateway takes a fifth less memory without them.
-fn drop_nulls(object: &mut Object) {
-    object.retain(|_, v| match v {
-        Value::Null => false,
-        Value::Object(o) => {
-            drop_nulls(o);
-            true
-        }
-        _ => true,
-    });
 }
 
 fn has_tags(entity: &Object, tags: &[String]) -> bool {

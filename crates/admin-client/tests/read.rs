@@ -49,8 +49,8 @@ async fn reads_every_page_with_one_request_per_page_of_1000() {
         .unwrap();
     assert_eq!(state.of(Kind::Service).len(), 2100);
     assert_eq!(state.of(Kind::Route).len(), 0);
-    let mut names: Vec<&str> = state
-        .of(Kind::Service)
+    let services = state.of(Kind::Service);
+    let mut names: Vec<&str> = services
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();

@@ -2,7 +2,7 @@
 //! format nests, references by name, defaults and generated values left out, sorted so
 //! two dumps of the same gateway are byte-identical.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use carl_model::{Kind, LiveState, Object};
 use serde_json::{Value, json};
@@ -25,63 +25,83 @@ pub struct DumpOptions {
 pub const REDACTED: &str = "${CARL_REDACTED}";
 
 /// The live state as a desired-state file.
+///
+/// Kinds are visited children first, one decoded at a time: each entity is written
+/// (defaults out, references by name) and waits under its parent's id until the
+/// parent's kind comes, so nesting costs one pass, and memory holds the written file
+/// plus one kind.
 pub fn dump(live: &LiveState, options: &DumpOptions) -> String {
-    let empty = Vec::new();
-    let all = |kind: Kind| live.entities.get(&kind).unwrap_or(&empty);
     // Names of entities by id, for references written by name.
-    let mut names: BTreeMap<&str, String> = BTreeMap::new();
+    let mut names: HashMap<String, String> = HashMap::new();
     for &kind in Kind::ALL {
-        for e in all(kind) {
+        let Some(key) = kind.lookup_key() else {
+            continue;
+        };
+        for e in live.of(kind) {
             if let (Some(id), Some(name)) = (
                 e.get("id").and_then(Value::as_str),
-                kind.lookup_key()
-                    .and_then(|k| e.get(k))
-                    .and_then(Value::as_str),
+                e.get(key).and_then(Value::as_str),
             ) {
-                names.insert(id, name.to_owned());
+                names.insert(id.to_owned(), name.to_owned());
             }
         }
     }
     // Consumers whose basic-auth passwords are stored hashed with their id: keeping the
     // id keeps the credentials working when the dump is applied elsewhere.
-    let keep_consumer_id: std::collections::BTreeSet<&str> = all(Kind::BasicAuth)
+    let basic_auths = live.of(Kind::BasicAuth);
+    let keep_consumer_id: HashSet<String> = basic_auths
         .iter()
         .filter_map(|c| c.get("consumer").and_then(carl_model::foreign_id))
+        .map(str::to_owned)
         .collect();
 
     let mut root = Object::new();
     root.insert("_format_version".into(), json!("3.0"));
-    if !all(Kind::BasicAuth).is_empty() {
+    if !basic_auths.is_empty() {
         // Passwords come back hashed: `_transform: false` says they are stored as given.
         root.insert("_transform".into(), json!(false));
     }
+    drop(basic_auths);
     if !options.select_tags.is_empty() {
         root.insert(
             "_info".into(),
             json!({ "select_tags": options.select_tags }),
         );
     }
-    for &kind in Kind::ALL {
+    // Written children by their parent's id, until the parent is written. Children
+    // whose parent is not in the state (read with other select tags) stay here.
+    let mut waiting: HashMap<String, Vec<(Kind, Value)>> = HashMap::new();
+    for &kind in Kind::ALL.iter().rev() {
         let mut top: Vec<Value> = Vec::new();
-        for e in all(kind) {
-            // A child with exactly one parent is written inside it.
-            let parents: Vec<&str> = kind
+        for e in live.of(kind) {
+            let parents: Vec<(&str, &str)> = kind
                 .foreign_keys()
                 .iter()
-                .filter(|(f, _)| e.get(*f).is_some_and(|v| !v.is_null()))
-                .map(|(f, _)| *f)
+                .filter_map(|(f, _)| e.get(*f).and_then(carl_model::foreign_id).map(|p| (*f, p)))
                 .collect();
-            if parents.len() == 1 && nests(kind) {
-                continue;
+            // A child with exactly one parent is written inside it.
+            let nested = match parents.as_slice() {
+                [(field, parent)] if nests(kind) => Some((*field, *parent)),
+                _ => None,
+            };
+            let id = e.get("id").and_then(Value::as_str).unwrap_or_default();
+            let keep_id =
+                options.with_id || (kind == Kind::Consumer && keep_consumer_id.contains(id));
+            let implied: &[&str] = match &nested {
+                Some((field, _)) => &[field],
+                None => &[],
+            };
+            let mut out = entity(kind, &e, keep_id, options, &names, implied);
+            if let Some(children) = waiting.remove(id) {
+                insert_children(&mut out, children);
             }
-            let keep_id = options.with_id
-                || (kind == Kind::Consumer
-                    && e.get("id")
-                        .and_then(Value::as_str)
-                        .is_some_and(|id| keep_consumer_id.contains(id)));
-            let mut out = entity(kind, e, keep_id, options, &names, &[]);
-            nest_children(kind, e, &mut out, live, options, &names);
-            top.push(Value::Object(out));
+            match nested {
+                Some((_, parent)) => waiting
+                    .entry(parent.to_owned())
+                    .or_default()
+                    .push((kind, Value::Object(out))),
+                None => top.push(Value::Object(out)),
+            }
         }
         if !top.is_empty() {
             sort(kind, &mut top);
@@ -103,49 +123,15 @@ fn nests(kind: Kind) -> bool {
     !matches!(kind, Kind::Service | Kind::Consumer | Kind::Upstream)
 }
 
-fn nest_children(
-    kind: Kind,
-    parent: &Object,
-    out: &mut Object,
-    live: &LiveState,
-    options: &DumpOptions,
-    names: &BTreeMap<&str, String>,
-) {
-    let Some(parent_id) = parent.get("id").and_then(Value::as_str) else {
-        return;
-    };
-    for &child in Kind::ALL {
-        let Some((fk, _)) = child.foreign_keys().iter().find(|(_, t)| *t == kind) else {
-            continue;
-        };
-        if !nests(child) {
-            continue;
-        }
-        let mut nested: Vec<Value> = live
-            .entities
-            .get(&child)
-            .into_iter()
-            .flatten()
-            .filter(|c| c.get(*fk).and_then(carl_model::foreign_id) == Some(parent_id))
-            .filter(|c| {
-                // Only children with this one parent; the rest are written flat.
-                child
-                    .foreign_keys()
-                    .iter()
-                    .filter(|(f, _)| c.get(*f).is_some_and(|v| !v.is_null()))
-                    .count()
-                    == 1
-            })
-            .map(|c| {
-                let mut o = entity(child, c, options.with_id, options, names, &[fk]);
-                nest_children(child, c, &mut o, live, options, names);
-                Value::Object(o)
-            })
-            .collect();
-        if !nested.is_empty() {
-            sort(child, &mut nested);
-            out.insert(child.dao().into(), Value::Array(nested));
-        }
+/// Puts written children into their parent, one sorted list per kind.
+fn insert_children(parent: &mut Object, children: Vec<(Kind, Value)>) {
+    let mut by_kind: BTreeMap<Kind, Vec<Value>> = BTreeMap::new();
+    for (kind, child) in children {
+        by_kind.entry(kind).or_default().push(child);
+    }
+    for (kind, mut list) in by_kind {
+        sort(kind, &mut list);
+        parent.insert(kind.dao().into(), Value::Array(list));
     }
 }
 
@@ -156,7 +142,7 @@ fn entity(
     e: &Object,
     keep_id: bool,
     options: &DumpOptions,
-    names: &BTreeMap<&str, String>,
+    names: &HashMap<String, String>,
     implied: &[&str],
 ) -> Object {
     let schema = carl_model::schema::effective(kind, e).unwrap_or_else(|_| kind.schema());

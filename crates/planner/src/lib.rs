@@ -179,7 +179,8 @@ pub fn plan(
         names: HashMap::new(),
     };
     for &kind in Kind::ALL {
-        planner.kind(kind, live.of(kind))?;
+        // One kind decoded at a time (see `LiveState`).
+        planner.kind(kind, &live.of(kind))?;
     }
     let mut names = std::mem::take(&mut planner.names);
     let mut plan = planner.builder.finish()?;
@@ -210,7 +211,8 @@ fn plugin_schemas(
         .iter()
         .filter(|e| e.kind == Kind::Plugin)
         .map(|e| &e.fields);
-    for entity in desired_plugins.chain(live.of(Kind::Plugin)) {
+    let live_plugins = live.of(Kind::Plugin);
+    for entity in desired_plugins.chain(&live_plugins) {
         let Some(name) = entity.get("name").and_then(Value::as_str) else {
             continue;
         };

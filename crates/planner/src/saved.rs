@@ -264,23 +264,20 @@ impl SavedPlan {
 }
 
 /// `sha256:` of the live state as canonical JSON (kinds in order, entities by id, keys
-/// sorted): equal exactly when the Admin API returned the same entities.
+/// sorted): equal exactly when the Admin API returned the same entities. `LiveState`
+/// keeps each entity as that JSON already.
 pub fn fingerprint(live: &LiveState) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
-    for (kind, entities) in &live.entities {
-        let mut sorted: Vec<&carl_model::Object> = entities.iter().collect();
-        sorted.sort_by(|a, b| {
-            let id =
-                |o: &carl_model::Object| o.get("id").and_then(Value::as_str).map(str::to_owned);
-            id(a).cmp(&id(b))
-        });
+    for kind in live.kinds() {
+        let texts = live.texts(kind);
+        let ids = live.ids(kind);
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by(|a, b| ids[*a].cmp(&ids[*b]));
         hasher.update(kind.dao().as_bytes());
         hasher.update(b"\n");
-        for entity in sorted {
-            let mut text = String::new();
-            canonical(&Value::Object(entity.clone()), &mut text);
-            hasher.update(text.as_bytes());
+        for i in order {
+            hasher.update(texts[i].as_bytes());
             hasher.update(b"\n");
         }
     }
@@ -332,17 +329,13 @@ mod tests {
     use serde_json::json;
 
     fn live(entities: Vec<Value>) -> LiveState {
-        LiveState {
-            entities: [(
-                Kind::Service,
-                entities
-                    .into_iter()
-                    .map(|v| v.as_object().unwrap().clone())
-                    .collect(),
-            )]
-            .into_iter()
-            .collect(),
-        }
+        LiveState::from_entities([(
+            Kind::Service,
+            entities
+                .into_iter()
+                .map(|v| v.as_object().unwrap().clone())
+                .collect(),
+        )])
     }
 
     #[test]

@@ -46,8 +46,7 @@ fn plain(text: &str) -> String {
 fn apply(live: &LiveState, plan: &Plan) -> LiveState {
     let mut out = live.clone();
     for op in &plan.ops {
-        let list = out.entities.entry(op.kind).or_default();
-        match op.action {
+        out.edit(op.kind, |list| match op.action {
             Action::Create => {
                 let mut e = op.body.clone();
                 Schemas::default()
@@ -66,7 +65,7 @@ fn apply(live: &LiveState, plan: &Plan) -> LiveState {
                 merge(e, &op.body);
             }
             Action::Delete => list.retain(|e| e["id"] != op.id),
-        }
+        });
     }
     out
 }
@@ -262,9 +261,7 @@ fn explicit_id_clashing_with_a_live_name_is_replaced_delete_first() {
     .as_object()
     .unwrap()
     .clone();
-    let live = LiveState {
-        entities: [(Kind::Service, vec![live_svc])].into_iter().collect(),
-    };
+    let live = LiveState::from_entities([(Kind::Service, vec![live_svc])]);
     let d = desired(
         "_format_version: \"3.0\"\nservices:\n- name: billing\n  id: 7d6c1f0e-0b1e-4a55-9d1a-2b4f1c3e5a77\n  host: new\n",
     );
@@ -358,27 +355,35 @@ upstreams:
 /// What Kong does with a plan's writes that matters to the next plan: generated keys,
 /// hashed passwords, targets with their default port.
 fn as_kong_stores(mut live: LiveState) -> LiveState {
-    let consumers: Vec<Object> = live.of(Kind::Consumer).to_vec();
-    for e in live.entities.entry(Kind::KeyAuth).or_default() {
-        if e.get("key").is_none_or(Value::is_null) {
-            let key = format!("generated-by-kong-{}", e["id"].as_str().unwrap());
-            e.insert("key".into(), json!(key));
+    let consumers: Vec<Object> = live.of(Kind::Consumer);
+    live.edit(Kind::KeyAuth, |list| {
+        for e in list {
+            if e.get("key").is_none_or(Value::is_null) {
+                let key = format!("generated-by-kong-{}", e["id"].as_str().unwrap());
+                e.insert("key".into(), json!(key));
+            }
         }
-    }
-    for e in live.entities.entry(Kind::BasicAuth).or_default() {
-        let consumer = e["consumer"]["id"].as_str().unwrap().to_owned();
-        assert!(consumers.iter().any(|c| c["id"] == consumer));
-        let hashed =
-            carl_planner::diff::basic_auth_hash(e["password"].as_str().unwrap(), &consumer);
-        e.insert("password".into(), json!(hashed));
-    }
-    for e in live.entities.entry(Kind::Target).or_default() {
-        let t = carl_planner::identity::normalize_target(e["target"].as_str().unwrap());
-        e.insert("target".into(), json!(t));
-    }
-    for e in live.entities.entry(Kind::Certificate).or_default() {
-        e.insert("snis".into(), json!(["api.example.test"]));
-    }
+    });
+    live.edit(Kind::BasicAuth, |list| {
+        for e in list {
+            let consumer = e["consumer"]["id"].as_str().unwrap().to_owned();
+            assert!(consumers.iter().any(|c| c["id"] == consumer));
+            let hashed =
+                carl_planner::diff::basic_auth_hash(e["password"].as_str().unwrap(), &consumer);
+            e.insert("password".into(), json!(hashed));
+        }
+    });
+    live.edit(Kind::Target, |list| {
+        for e in list {
+            let t = carl_planner::identity::normalize_target(e["target"].as_str().unwrap());
+            e.insert("target".into(), json!(t));
+        }
+    });
+    live.edit(Kind::Certificate, |list| {
+        for e in list {
+            e.insert("snis".into(), json!(["api.example.test"]));
+        }
+    });
     live
 }
 
@@ -500,20 +505,16 @@ fn a_password_kong_hashed_is_not_drift_and_a_dumped_hash_compares_as_is() {
 
 #[test]
 fn swapped_names_are_resolved_through_a_temporary_name() {
-    let live = LiveState {
-        entities: [(
-            Kind::Service,
-            vec![
-                json!({"id": "00000000-0000-4000-8000-00000000000a", "name": "blue", "host": "a.internal", "port": 80, "protocol": "http"}),
-                json!({"id": "00000000-0000-4000-8000-00000000000b", "name": "green", "host": "b.internal", "port": 80, "protocol": "http"}),
-            ]
-            .into_iter()
-            .map(|v| v.as_object().unwrap().clone())
-            .collect(),
-        )]
+    let live = LiveState::from_entities([(
+        Kind::Service,
+        vec![
+            json!({"id": "00000000-0000-4000-8000-00000000000a", "name": "blue", "host": "a.internal", "port": 80, "protocol": "http"}),
+            json!({"id": "00000000-0000-4000-8000-00000000000b", "name": "green", "host": "b.internal", "port": 80, "protocol": "http"}),
+        ]
         .into_iter()
+        .map(|v| v.as_object().unwrap().clone())
         .collect(),
-    };
+    )]);
     let d = desired(
         "_format_version: \"3.0\"\nservices:\n- id: 00000000-0000-4000-8000-00000000000a\n  name: green\n  host: a.internal\n- id: 00000000-0000-4000-8000-00000000000b\n  name: blue\n  host: b.internal\n",
     );
@@ -529,8 +530,8 @@ fn swapped_names_are_resolved_through_a_temporary_name() {
                 ..Plan::default()
             },
         );
-        let names: Vec<&str> = state
-            .of(Kind::Service)
+        let services = state.of(Kind::Service);
+        let names: Vec<&str> = services
             .iter()
             .map(|s| s["name"].as_str().unwrap())
             .collect();
@@ -547,7 +548,8 @@ fn a_generated_key_is_never_drift_and_an_extra_credential_is_deleted() {
     let d = desired(EVERY_KIND);
     let mut live = kong_after(&d);
     let consumer = live.of(Kind::Consumer)[0]["id"].clone();
-    live.entities.get_mut(&Kind::KeyAuth).unwrap().push(
+    live.push(
+        Kind::KeyAuth,
         json!({"id": "00000000-0000-4000-8000-0000000000ff", "key": "stray", "consumer": {"id": consumer}})
             .as_object()
             .unwrap()
@@ -719,8 +721,8 @@ fn apply_checked(live: &LiveState, p: &Plan) -> Result<LiveState, String> {
             (Kind::Consumer, "username"),
             (Kind::KeyAuth, "key"),
         ] {
-            let values: Vec<&str> = state
-                .of(kind)
+            let entities = state.of(kind);
+            let values: Vec<&str> = entities
                 .iter()
                 .filter_map(|e| e.get(field)?.as_str())
                 .collect();
