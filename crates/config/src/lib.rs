@@ -113,7 +113,23 @@ impl fmt::Display for Reference {
 /// A few values by field name, in one sorted allocation: an entity has a handful of
 /// fields, and a `BTreeMap` node costs several hundred bytes however few it holds
 /// (tens of megabytes over a gateway of 70,000 entities).
-pub type FieldMap<V> = litemap::LiteMap<String, V>;
+pub type FieldMap<V> = litemap::LiteMap<Box<str>, V>;
+
+/// Where a field's value starts, in the file of its entity (always the same file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldPos {
+    pub line: u32,
+    pub column: u32,
+}
+
+impl From<&Location> for FieldPos {
+    fn from(l: &Location) -> Self {
+        FieldPos {
+            line: u32::try_from(l.line).unwrap_or(u32::MAX),
+            column: u32::try_from(l.column).unwrap_or(u32::MAX),
+        }
+    }
+}
 
 /// One entity the files ask for.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,7 +144,7 @@ pub struct DesiredEntity {
     /// Where the entity starts.
     pub location: Location,
     /// Where each field's value is, for errors found later (planner, Kong).
-    pub field_locations: FieldMap<Location>,
+    pub field_locations: FieldMap<FieldPos>,
 }
 
 impl DesiredEntity {
@@ -140,8 +156,16 @@ impl DesiredEntity {
     }
 
     /// The location of `field`, or of the entity when the field has none.
-    pub fn location_of(&self, field: &str) -> &Location {
-        self.field_locations.get(field).unwrap_or(&self.location)
+    pub fn location_of(&self, field: &str) -> Location {
+        match self.field_locations.get(field) {
+            Some(pos) => Location {
+                file: self.location.file.clone(),
+                line: pos.line.into(),
+                column: pos.column.into(),
+                offset: 0,
+            },
+            None => self.location.clone(),
+        }
     }
 }
 
@@ -153,7 +177,7 @@ impl DesiredEntity {
         let mut body = self.fields.clone();
         for field in self.references.keys() {
             body.insert(
-                field.clone(),
+                field.to_string(),
                 serde_json::json!({ "id": "00000000-0000-0000-0000-000000000000" }),
             );
         }
@@ -183,12 +207,12 @@ impl DesiredEntity {
                 }
                 continue;
             }
-            if self.references.contains_key(field) {
+            if self.references.contains_key(field.as_str()) {
                 continue;
             }
             for (path, message) in load::flatten(field, err) {
                 out.push(at(
-                    self.location_of(field),
+                    &self.location_of(field),
                     format!("{kind}.{path}: {message}"),
                 ));
             }
@@ -284,6 +308,8 @@ pub fn load_paths(paths: &[PathBuf], env: Env<'_>) -> Result<DesiredState, LoadE
         }
     }
     load::check_state(&mut state, &pending, &mut diagnostics);
+    // The list grew by doubling; it is kept for the whole run.
+    state.entities.shrink_to_fit();
     finish(state, diagnostics, texts)
 }
 

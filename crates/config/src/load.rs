@@ -8,7 +8,9 @@ use carl_model::{Field, FieldType, Kind, Object, Schema};
 use serde_json::{Number, Value};
 
 use crate::node::{Node, SNode};
-use crate::{DesiredEntity, DesiredState, Diagnostic, Env, FieldMap, Location, Reference};
+use crate::{
+    DesiredEntity, DesiredState, Diagnostic, Env, FieldMap, FieldPos, Location, Reference,
+};
 
 /// The `_format_version` carl reads.
 const FORMAT_VERSION: &str = "3.0";
@@ -40,7 +42,7 @@ pub(crate) fn load_document(
     diagnostics: &mut Vec<Diagnostic>,
     pending: &mut Vec<(usize, Failed)>,
 ) -> Option<Vec<std::ops::Range<usize>>> {
-    let root = match crate::node::parse(text) {
+    let mut root = match crate::node::parse(text) {
         Ok(root) => root,
         Err(e) => {
             let location = e.location().filter(|l| l.line() > 0).map(|l| Location {
@@ -66,7 +68,7 @@ pub(crate) fn load_document(
         secrets: Vec::new(),
         pending: Vec::new(),
     };
-    loader.document(&root, state);
+    loader.document(&mut root, state);
     // Freeing a large tree takes a while; nothing waits for it.
     std::thread::spawn(move || drop(root));
     pending.append(&mut loader.pending);
@@ -120,8 +122,8 @@ impl Loader<'_> {
         });
     }
 
-    fn document(&mut self, root: &SNode, state: &mut DesiredState) {
-        let Node::Map(entries) = &root.value else {
+    fn document(&mut self, root: &mut SNode, state: &mut DesiredState) {
+        let Node::Map(entries) = &mut root.value else {
             if root.value == Node::Null {
                 self.diagnostics.push(Diagnostic {
                     location: None,
@@ -142,19 +144,22 @@ impl Loader<'_> {
         let mut version_seen = false;
         let mut legacy = false;
         let first = state.entities.len();
+        // Taken out of the tree so that each entity's part of it is freed once loaded:
+        // the tree of a large file and its entities are never held whole at once.
+        let entries = std::mem::take(entries);
         // `_info` first: its defaults apply to entities wherever they are in the file.
-        for (key, value) in entries {
+        for (key, value) in &entries {
             if matches!(&key.value, Node::Str(k) if k == "_info") {
                 self.info(value, state);
             }
         }
         for (key, value) in entries {
-            let Some(name) = self.key(key) else { continue };
+            let Some(name) = self.key(&key) else { continue };
             match name {
                 "_format_version" => {
                     version_seen = true;
                     legacy = matches!(&value.value, Node::Str(v) if v == "1.1" || v == "2.1");
-                    self.format_version(value);
+                    self.format_version(&value);
                 }
                 "_info" => {}
                 // `_transform: false`: basic-auth passwords are written as Kong stores
@@ -164,18 +169,25 @@ impl Loader<'_> {
                     Node::Bool(false) => {
                         state.untransformed_files.insert(self.file.clone());
                     }
-                    _ => self.error(value, "`_transform`: expected true or false"),
+                    _ => self.error(&value, "`_transform`: expected true or false"),
                 },
                 // decK dumps carry `_workspace: default`; carl manages that workspace.
                 "_workspace" => {
                     if !matches!(&value.value, Node::Str(w) if w == "default") {
-                        self.error(value, "`_workspace`: carl manages Kong's default workspace only; expected `default`");
+                        self.error(&value, "`_workspace`: carl manages Kong's default workspace only; expected `default`");
                     }
                 }
                 other if META_KEYS.contains(&other) => {}
                 other if Kind::from_dao(other).is_some() => {
                     if let Some(kind) = Kind::from_dao(other) {
-                        self.collection(kind, value, None, state);
+                        match value.value {
+                            Node::Seq(items) => {
+                                for item in items {
+                                    self.item(kind, &item, None, state);
+                                }
+                            }
+                            _ => self.collection(kind, &value, None, state),
+                        }
                     }
                 }
                 other => {
@@ -183,7 +195,7 @@ impl Loader<'_> {
                     known.extend(META_KEYS);
                     known.extend(Kind::ALL.iter().map(|k| k.dao()));
                     let hint = suggestion(other, known.iter().copied());
-                    self.error(key, format!("unknown top-level key `{other}`{hint}"));
+                    self.error(&key, format!("unknown top-level key `{other}`{hint}"));
                 }
             }
         }
@@ -209,7 +221,7 @@ impl Loader<'_> {
                         '[', ']', '(', ')', '{', '}', '*', '+', '?', '|', '^', '$', '\\',
                     ])
                 {
-                    let location = route.location_of("paths").clone();
+                    let location = route.location_of("paths");
                     self.error_at(
                         location,
                         format!("route.paths: '{path}' is a regex in Kong 2.x; in format 3.0 write '~{path}'"),
@@ -455,7 +467,9 @@ impl Loader<'_> {
             let set = entity.fields.contains_key(field);
             if !set && !from_url {
                 entity.fields.insert(field.clone(), value.clone());
-                entity.field_locations.insert(field.clone(), loc.clone());
+                entity
+                    .field_locations
+                    .insert(field.as_str().into(), FieldPos::from(loc));
             }
         }
         let mut failed = parsed.failed;
@@ -464,7 +478,7 @@ impl Loader<'_> {
             failed.extend(["host", "protocol", "port", "path"].map(str::to_owned));
         }
         if let Some((field, reference)) = parent {
-            entity.references.insert(field.to_owned(), reference);
+            entity.references.insert(field.into(), reference);
         }
         let own_ref = match (
             entity.fields.get("id").and_then(Value::as_str),
@@ -497,18 +511,17 @@ impl Loader<'_> {
         let Some(url) = entity.fields.remove("url") else {
             return true;
         };
-        let url_loc = entity
-            .field_locations
-            .get("url")
-            .cloned()
-            .unwrap_or_else(|| self.loc(node));
+        let url_loc = match entity.field_locations.get("url") {
+            Some(_) => entity.location_of("url"),
+            None => self.loc(node),
+        };
         match url.as_str().map(carl_model::service_url::expand) {
             Some(Ok(parts)) => {
                 for (field, value) in parts {
                     entity.fields.insert(field.to_owned(), value);
                     entity
                         .field_locations
-                        .insert(field.to_owned(), url_loc.clone());
+                        .insert(field.into(), FieldPos::from(&url_loc));
                 }
             }
             Some(Err(message)) => {
@@ -579,7 +592,7 @@ impl Loader<'_> {
             }
             entity
                 .field_locations
-                .insert(name.to_owned(), self.loc(value));
+                .insert(name.into(), FieldPos::from(&self.loc(value)));
             let field = schema.field(name);
             let described = match name {
                 "config" if plugin_config.is_some() => plugin_config,
@@ -590,7 +603,7 @@ impl Loader<'_> {
             match field {
                 Some(f) if f.ty == FieldType::Foreign => {
                     if let Some(r) = self.reference(kind, name, value) {
-                        entity.references.insert(name.to_owned(), r);
+                        entity.references.insert(name.into(), r);
                     }
                 }
                 Some(f) if f.auto && matches!(name, "created_at" | "updated_at") => {
@@ -872,7 +885,7 @@ fn check_entity(entity: &DesiredEntity, failed: &Failed, out: &mut Checked) {
                 None => "is not bundled with Kong 3.9 (a custom plugin?)".to_owned(),
             }
         };
-        let location = entity.location_of("name").clone();
+        let location = entity.location_of("name");
         out.warnings.push(Diagnostic {
             file: location.file.clone(),
             location: Some(location),
@@ -922,10 +935,10 @@ fn report(
         out.error_at(entity.location.clone(), format!("{kind}: {message}"));
     }
     for (field, err) in &v.fields {
-        if failed.contains(field) || entity.references.contains_key(field) {
+        if failed.contains(field) || entity.references.contains_key(field.as_str()) {
             continue;
         }
-        let location = entity.location_of(field).clone();
+        let location = entity.location_of(field);
         for (path, message) in flatten(field, err) {
             out.error_at(location.clone(), format!("{kind}.{path}: {message}"));
         }
@@ -1169,7 +1182,7 @@ pub(crate) fn check_references(state: &DesiredState, diagnostics: &mut Vec<Diagn
                 _ => continue,
             };
             if !known.contains(&(*target, wanted.as_str())) {
-                let location = e.location_of(field).clone();
+                let location = e.location_of(field);
                 diagnostics.push(Diagnostic {
                     file: location.file.clone(),
                     location: Some(location),

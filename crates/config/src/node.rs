@@ -113,6 +113,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
         while let Some(e) = seq.next_element::<SNode>()? {
             out.push(e);
         }
+        // The tree of a large file is the largest thing carl holds while loading; a
+        // list grown by doubling is up to half empty.
+        out.shrink_to_fit();
         Ok(Node::Seq(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
@@ -121,6 +124,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
             let v = map.next_value::<SNode>()?;
             out.push((k, v));
         }
+        out.shrink_to_fit();
         Ok(Node::Map(out))
     }
 }

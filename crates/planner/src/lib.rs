@@ -144,8 +144,8 @@ struct Resolved<'a> {
     source: &'a DesiredEntity,
     /// Position in [`DesiredState::entities`]: what nested children refer to.
     index: usize,
-    /// The file's fields, foreign keys as `{"id": ...}`, without `id`.
-    fields: Object,
+    /// The consumer's id, for credentials whose key Kong generates.
+    consumer: Option<String>,
     /// See [`identity::natural`].
     natural: Option<String>,
     /// Explicit id from the file.
@@ -297,7 +297,9 @@ impl<'a> Planner<'a> {
             if entity.kind != kind {
                 continue;
             }
-            let r = resolve(index, entity, &self.ids)?;
+            // The resolved fields are made again when the entity is compared: holding
+            // them for a whole kind would double the desired state's memory.
+            let (r, fields) = resolve(index, entity, &self.ids)?;
             if let Some(n) = &r.natural
                 && let Some(first) = seen.insert(n.clone(), &entity.location)
             {
@@ -305,7 +307,7 @@ impl<'a> Planner<'a> {
                     location: Some(entity.location.clone()),
                     message: format!(
                         "{kind} {} is defined twice: first at {first}, again here",
-                        self.label(kind, &r.fields)
+                        self.label(kind, &fields)
                     ),
                 });
             }
@@ -378,12 +380,7 @@ impl<'a> Planner<'a> {
                 keys.push(r.natural.clone());
                 continue;
             }
-            let consumer = r
-                .fields
-                .get("consumer")
-                .and_then(carl_model::foreign_id)
-                .unwrap_or("-")
-                .to_owned();
+            let consumer = r.consumer.clone().unwrap_or_else(|| "-".to_owned());
             let n = generated.entry(consumer.clone()).or_default();
             *n += 1;
             let key = format!("generated:{consumer}#{n}");
@@ -415,6 +412,7 @@ impl<'a> Planner<'a> {
 
         // Creates and updates.
         for (((r, m), replace), key) in resolved.iter().zip(&matches).zip(replacing).zip(keys) {
+            let (_, fields) = resolve(r.index, r.source, &self.ids)?;
             let id = match (m, &r.explicit_id) {
                 (Some(o), _) => live_id(o).to_owned(),
                 (None, Some(id)) => id.clone(),
@@ -427,18 +425,18 @@ impl<'a> Planner<'a> {
                 self.ids.insert((kind, format!("id:{id}")), id.clone());
                 self.ids
                     .insert((kind, format!("parent:{}", r.index)), id.clone());
-                if let Some(name) = r.fields.get(kind.endpoint_key()).and_then(Value::as_str) {
+                if let Some(name) = fields.get(kind.endpoint_key()).and_then(Value::as_str) {
                     self.ids.insert((kind, format!("name:{name}")), id.clone());
                 }
-                let label = self.label(kind, &r.fields);
+                let label = self.label(kind, &fields);
                 self.names.insert(id.clone(), label);
             }
-            let schema = self.schema(kind, &r.fields);
+            let schema = self.schema(kind, &fields);
             // Built only for an op: most entities are unchanged.
             let write = |planner: &Self, id: String| order::Write {
                 kind,
-                path: entity_path(kind, &id, &r.fields),
-                label: planner.label(kind, &r.fields),
+                path: entity_path(kind, &id, &fields),
+                label: planner.label(kind, &fields),
                 id,
                 schema,
                 source: Some(r.index),
@@ -450,27 +448,26 @@ impl<'a> Planner<'a> {
             match m {
                 None => {
                     if hashed {
-                        refuse_hashed_password(kind, r)?;
+                        refuse_hashed_password(kind, r, &fields)?;
                     }
-                    let (body, changes) = creation(kind, schema, r);
+                    let (body, changes) = creation(kind, schema, r, &fields);
                     if let Some((old, why)) = &replace {
                         self.replaced.insert((kind, old.clone()), why.clone());
                     }
                     let write = write(self, id);
-                    self.builder
-                        .create(write, &r.fields, body, changes, replace);
+                    self.builder.create(write, &fields, body, changes, replace);
                 }
                 Some(live) => {
                     let cx = diff::Context {
                         hashed_passwords: hashed,
                     };
-                    let changes = diff::changes(kind, schema, &r.fields, live, cx);
+                    let changes = diff::changes(kind, schema, &fields, live, cx);
                     if hashed && changes.iter().any(|c| c.field == "password") {
-                        refuse_hashed_password(kind, r)?;
+                        refuse_hashed_password(kind, r, &fields)?;
                     }
                     if !changes.is_empty() {
                         let write = write(self, id);
-                        self.builder.update(write, live, &r.fields, changes);
+                        self.builder.update(write, live, &fields, changes);
                     }
                 }
             }
@@ -499,17 +496,16 @@ impl<'a> Planner<'a> {
 
 /// A basic-auth password from a `_transform: false` file is Kong's hash; the Admin
 /// API hashes whatever it is given, so writing it would set the hash as the password.
-fn refuse_hashed_password(kind: Kind, r: &Resolved<'_>) -> Result<(), PlanError> {
-    if kind != Kind::BasicAuth || r.fields.get("password").is_none_or(Value::is_null) {
+fn refuse_hashed_password(kind: Kind, r: &Resolved<'_>, fields: &Object) -> Result<(), PlanError> {
+    if kind != Kind::BasicAuth || fields.get("password").is_none_or(Value::is_null) {
         return Ok(());
     }
-    let user = r
-        .fields
+    let user = fields
         .get("username")
         .and_then(Value::as_str)
         .unwrap_or("?");
     Err(PlanError {
-        location: Some(r.source.location_of("password").clone()),
+        location: Some(r.source.location_of("password")),
         message: format!(
             "basic-auth credential \"{user}\": this file says `_transform: false`, so its password is \
              Kong's hash, and the Admin API would hash it again (the credential would stop working). \
@@ -523,14 +519,19 @@ fn refuse_hashed_password(kind: Kind, r: &Resolved<'_>) -> Result<(), PlanError>
 
 /// The body and the shown fields of a create: what the file says (Kong fills its own
 /// defaults), with references as ids, in schema order.
-fn creation(kind: Kind, schema: &Schema, r: &Resolved<'_>) -> (Object, Vec<Change>) {
+fn creation(
+    kind: Kind,
+    schema: &Schema,
+    r: &Resolved<'_>,
+    fields: &Object,
+) -> (Object, Vec<Change>) {
     let source = r.source;
     let mut body = Object::new();
     let mut changes = Vec::new();
     for field in &schema.fields {
         let name = field.name.as_str();
         let value = if source.references.contains_key(name) {
-            r.fields.get(name)
+            fields.get(name)
         } else {
             source.fields.get(name)
         };
@@ -595,11 +596,12 @@ fn live_id(o: &Object) -> &str {
 
 /// Resolves a desired entity's references and computes its identity. References resolve against
 /// entities of earlier kinds, already in `ids`.
+/// Also returns the file's fields with foreign keys as `{"id": ...}`, without `id`.
 fn resolve<'a>(
     index: usize,
     entity: &'a DesiredEntity,
     ids: &HashMap<(Kind, String), String>,
-) -> Result<Resolved<'a>, PlanError> {
+) -> Result<(Resolved<'a>, Object), PlanError> {
     let kind = entity.kind;
     let mut fields = entity.fields.clone();
     let explicit_id = fields
@@ -618,7 +620,7 @@ fn resolve<'a>(
                     Some(id) => serde_json::json!({ "id": id }),
                     None => {
                         return Err(PlanError {
-                            location: Some(entity.location_of(field).clone()),
+                            location: Some(entity.location_of(field)),
                             message: format!(
                                 "{kind} refers to {target} '{reference}', which is not in the desired state \
                                  (add it, or fix the reference)"
@@ -634,11 +636,15 @@ fn resolve<'a>(
     for generated in kind.generated_fields() {
         fields.remove(*generated);
     }
-    Ok(Resolved {
+    let resolved = Resolved {
         source: entity,
         index,
         natural: identity::natural(kind, &fields),
-        fields,
+        consumer: fields
+            .get("consumer")
+            .and_then(carl_model::foreign_id)
+            .map(str::to_owned),
         explicit_id,
-    })
+    };
+    Ok((resolved, fields))
 }
