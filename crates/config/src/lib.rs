@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use carl_model::{Kind, Object};
+use serde_json::Value;
 
 pub use interpolate::interpolate;
 pub use report::RenderOptions;
@@ -137,8 +138,10 @@ pub struct DesiredEntity {
     pub kind: Kind,
     /// The fields as written, after interpolation and shorthand expansion, without the
     /// foreign keys (see `references`) and without defaults (the planner fills those
-    /// from the target Kong's schemas).
-    pub fields: Object,
+    /// from the target Kong's schemas). A [`FieldMap`], not an `Object`: a gateway's
+    /// entities are tens of thousands of small maps; [`DesiredEntity::object`] makes
+    /// the `Object` the planner and the validator work on.
+    pub fields: FieldMap<Value>,
     /// Foreign keys by field name (`service` of a route).
     pub references: FieldMap<Reference>,
     /// Where the entity starts.
@@ -153,6 +156,14 @@ impl DesiredEntity {
         self.fields
             .get(self.kind.endpoint_key())
             .and_then(|v| v.as_str())
+    }
+
+    /// The fields as an `Object` (a copy).
+    pub fn object(&self) -> Object {
+        self.fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     /// The location of `field`, or of the entity when the field has none.
@@ -174,7 +185,7 @@ impl DesiredEntity {
     /// its fields, with references as placeholders of the right shape (they resolve at
     /// plan time).
     pub fn validation_body(&self) -> Object {
-        let mut body = self.fields.clone();
+        let mut body = self.object();
         for field in self.references.keys() {
             body.insert(
                 field.to_string(),

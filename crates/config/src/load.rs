@@ -464,9 +464,9 @@ impl Loader<'_> {
             let from_url = kind == Kind::Service
                 && entity.fields.contains_key("url")
                 && ["protocol", "host", "port", "path"].contains(&field.as_str());
-            let set = entity.fields.contains_key(field);
+            let set = entity.fields.contains_key(field.as_str());
             if !set && !from_url {
-                entity.fields.insert(field.clone(), value.clone());
+                entity.fields.insert(field.as_str().into(), value.clone());
                 entity
                     .field_locations
                     .insert(field.as_str().into(), FieldPos::from(loc));
@@ -518,7 +518,7 @@ impl Loader<'_> {
         match url.as_str().map(carl_model::service_url::expand) {
             Some(Ok(parts)) => {
                 for (field, value) in parts {
-                    entity.fields.insert(field.to_owned(), value);
+                    entity.fields.insert(field.into(), value);
                     entity
                         .field_locations
                         .insert(field.into(), FieldPos::from(&url_loc));
@@ -561,7 +561,7 @@ impl Loader<'_> {
         let schema: &Schema = kind.schema();
         let mut entity = DesiredEntity {
             kind,
-            fields: Object::new(),
+            fields: FieldMap::new(),
             references: FieldMap::new(),
             location: self.loc(node),
             field_locations: FieldMap::new(),
@@ -612,7 +612,7 @@ impl Loader<'_> {
                 }
                 Some(f) => match self.value(value, Some(f), Path::Field(kind, name)) {
                     Some(v) => {
-                        entity.fields.insert(name.to_owned(), v);
+                        entity.fields.insert(name.into(), v);
                     }
                     None => {
                         failed.insert(name.to_owned());
@@ -620,7 +620,7 @@ impl Loader<'_> {
                 },
                 None if kind == Kind::Service && name == "url" => {
                     if let Some(v) = self.value(value, None, Path::Text("service.url")) {
-                        entity.fields.insert(name.to_owned(), v);
+                        entity.fields.insert(name.into(), v);
                     }
                 }
                 None => {
@@ -863,7 +863,7 @@ impl Loader<'_> {
 /// checks, Lua typedef rules), offline. Fields already reported are not again.
 fn check_entity(entity: &DesiredEntity, failed: &Failed, out: &mut Checked) {
     let kind = entity.kind;
-    let mut obj = entity.fields.clone();
+    let mut obj = entity.object();
     for (field, _) in kind.foreign_keys() {
         if entity.references.contains_key(*field) {
             // References resolve later; here only their presence matters.

@@ -64,10 +64,10 @@ routes:
         ]
     );
     let svc = &state.entities[0];
-    assert_eq!(svc.fields["protocol"], "http");
-    assert_eq!(svc.fields["host"], "orders.internal");
-    assert_eq!(svc.fields["port"], 8080);
-    assert_eq!(svc.fields["path"], "/v1");
+    assert_eq!(svc.object()["protocol"], "http");
+    assert_eq!(svc.object()["host"], "orders.internal");
+    assert_eq!(svc.object()["port"], 8080);
+    assert_eq!(svc.object()["path"], "/v1");
     assert!(
         !svc.fields.contains_key("url"),
         "url is a shorthand, expanded on load"
@@ -111,7 +111,7 @@ services:
 "#,
     )
     .unwrap();
-    let svc = &state.entities[0].fields;
+    let svc = state.entities[0].object();
     assert_eq!(svc["host"], "api-green.internal");
     assert_eq!(svc["port"], 8443);
     assert_eq!(svc["path"], "/v1");
@@ -178,9 +178,10 @@ fn unknown_fields_suggest_the_nearest_one() {
 #[test]
 fn yaml_1_1_scalars_read_as_kong_reads_them() {
     let state = load("_format_version: \"3.0\"\nroutes:\n- name: r\n  paths: [/a]\n  strip_path: off\n  regex_priority: 010\n").unwrap();
-    assert_eq!(state.entities[0].fields["strip_path"], false);
+    assert_eq!(state.entities[0].object()["strip_path"], false);
     assert_eq!(
-        state.entities[0].fields["regex_priority"], 8,
+        state.entities[0].object()["regex_priority"],
+        8,
         "lyaml reads 010 as octal"
     );
 }
@@ -310,7 +311,7 @@ fn json_files_load_too() {
         r#"{"_format_version": "3.0", "services": [{"name": "a", "host": "x", "tags": ["t"]}]}"#,
     )
     .unwrap();
-    assert_eq!(state.entities[0].fields["tags"], json!(["t"]));
+    assert_eq!(state.entities[0].object()["tags"], json!(["t"]));
 }
 
 #[test]
@@ -344,8 +345,8 @@ services:
 "#,
     )
     .unwrap();
-    assert_eq!(state.entities[0].fields["host"], "green.internal");
-    assert_eq!(state.entities[0].fields["port"], 8443);
+    assert_eq!(state.entities[0].object()["host"], "green.internal");
+    assert_eq!(state.entities[0].object()["port"], 8443);
     let errs = errors("_format_version: \"3.0\"\n_workspace: team-a\n");
     assert_eq!(
         errs,
@@ -398,14 +399,16 @@ _info:
     .unwrap();
     assert_eq!(state.select_tags.as_ref().unwrap().0, ["prod", "team-a"]);
     assert_eq!(
-        state.entities[0].fields["retries"], 9,
+        state.entities[0].object()["retries"],
+        9,
         "a default fills what the entity leaves out"
     );
     assert_eq!(
-        state.entities[1].fields["retries"], 1,
+        state.entities[1].object()["retries"],
+        1,
         "an entity's own value wins"
     );
-    assert_eq!(state.entities[1].fields["connect_timeout"], 1000);
+    assert_eq!(state.entities[1].object()["connect_timeout"], 1000);
     let errs =
         errors("_format_version: \"3.0\"\n_info:\n  defaults:\n    service:\n      retires: 1\n");
     assert_eq!(

@@ -77,7 +77,40 @@ pub fn is_secret_name(name: &str) -> bool {
 /// kind at a time, so only one kind is ever decoded at once.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveState {
-    entities: std::collections::BTreeMap<Kind, Vec<Box<str>>>,
+    entities: std::collections::BTreeMap<Kind, Texts>,
+}
+
+/// Entities as JSON texts laid end to end in one buffer per kind: no allocation per
+/// entity, and nothing small and long-lived scattered among the pages decoded while
+/// reading (which would keep their memory from being reused).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Texts {
+    buf: String,
+    /// Where each entity's text ends in `buf`.
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    fn push(&mut self, mut object: Object) {
+        drop_nulls(&mut object);
+        // Serializing a map of strings to JSON values cannot fail.
+        self.buf
+            .push_str(&serde_json::to_string(&object).unwrap_or_default());
+        self.ends.push(self.buf.len());
+    }
+
+    fn append(&mut self, other: Texts) {
+        let base = self.buf.len();
+        self.buf.push_str(&other.buf);
+        self.ends.extend(other.ends.into_iter().map(|e| e + base));
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.buf[start..end])
+    }
 }
 
 impl LiveState {
@@ -92,28 +125,31 @@ impl LiveState {
 
     /// Replaces the entities of `kind` (an empty list still records the kind as read).
     pub fn set(&mut self, kind: Kind, objects: Vec<Object>) {
-        let texts = objects.into_iter().map(encode).collect();
+        let mut texts = Texts::default();
+        for o in objects {
+            texts.push(o);
+        }
         self.entities.insert(kind, texts);
     }
 
     /// Adds one entity of `kind`.
     pub fn push(&mut self, kind: Kind, object: Object) {
-        self.entities.entry(kind).or_default().push(encode(object));
+        self.entities.entry(kind).or_default().push(object);
     }
 
     /// Adds entities of `kind` (a page as it arrives: only one page is ever held
     /// decoded).
     pub fn extend(&mut self, kind: Kind, objects: impl IntoIterator<Item = Object>) {
-        self.entities
-            .entry(kind)
-            .or_default()
-            .extend(objects.into_iter().map(encode));
+        let texts = self.entities.entry(kind).or_default();
+        for o in objects {
+            texts.push(o);
+        }
     }
 
     /// Moves the entities of `other` in, after those of the same kind here.
     pub fn merge(&mut self, other: LiveState) {
         for (kind, texts) in other.entities {
-            self.entities.entry(kind).or_default().extend(texts);
+            self.entities.entry(kind).or_default().append(texts);
         }
     }
 
@@ -124,7 +160,6 @@ impl LiveState {
             id: Option<String>,
         }
         self.texts(kind)
-            .iter()
             .map(|t| {
                 serde_json::from_str::<Id>(t)
                     .ok()
@@ -155,12 +190,12 @@ impl LiveState {
 
     /// The live entities of `kind`, decoded (empty when none were read).
     pub fn of(&self, kind: Kind) -> Vec<Object> {
-        self.texts(kind).iter().map(|t| decode(t)).collect()
+        self.texts(kind).map(decode).collect()
     }
 
     /// The entities of `kind` as kept: compact JSON, keys sorted at every depth.
-    pub fn texts(&self, kind: Kind) -> &[Box<str>] {
-        self.entities.get(&kind).map_or(&[], Vec::as_slice)
+    pub fn texts(&self, kind: Kind) -> impl Iterator<Item = &str> {
+        self.entities.get(&kind).into_iter().flat_map(Texts::iter)
     }
 
     /// The kinds read, in [`Kind`] order.
@@ -170,12 +205,12 @@ impl LiveState {
 
     /// How many entities of `kind` there are.
     pub fn count(&self, kind: Kind) -> usize {
-        self.texts(kind).len()
+        self.entities.get(&kind).map_or(0, |t| t.ends.len())
     }
 
     /// How many entities there are in all.
     pub fn len(&self) -> usize {
-        self.entities.values().map(Vec::len).sum()
+        self.entities.values().map(|t| t.ends.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -183,17 +218,9 @@ impl LiveState {
     }
 }
 
-fn encode(mut object: Object) -> Box<str> {
-    drop_nulls(&mut object);
-    // Serializing a map of strings to JSON values cannot fail.
-    serde_json::to_string(&object)
-        .unwrap_or_default()
-        .into_boxed_str()
-}
-
 fn decode(text: &str) -> Object {
-    // The text is what `encode` wrote from an `Object` that was parsed (so nested no
-    // deeper than serde_json's limit): it always reads back.
+    // The text is what `Texts::push` wrote from an `Object` that was parsed (so nested
+    // no deeper than serde_json's limit): it always reads back.
     serde_json::from_str(text).unwrap_or_default()
 }
 

@@ -206,19 +206,23 @@ fn plugin_schemas(
     schemas: &Schemas,
 ) -> HashMap<String, Schema> {
     let mut out = HashMap::new();
-    let desired_plugins = desired
+    let live_plugins = live.of(Kind::Plugin);
+    let desired_names = desired
         .entities
         .iter()
         .filter(|e| e.kind == Kind::Plugin)
-        .map(|e| &e.fields);
-    let live_plugins = live.of(Kind::Plugin);
-    for entity in desired_plugins.chain(&live_plugins) {
-        let Some(name) = entity.get("name").and_then(Value::as_str) else {
+        .filter_map(|e| e.fields.get("name"));
+    let live_names = live_plugins.iter().filter_map(|e| e.get("name"));
+    for name in desired_names.chain(live_names) {
+        let Some(name) = name.as_str() else { continue };
+        if out.contains_key(name) {
             continue;
-        };
-        if !out.contains_key(name)
-            && let Some(schema) = schemas.for_entity(Kind::Plugin, entity)
-        {
+        }
+        // A plugin's schema depends on its name only.
+        let probe: Object = [("name".to_owned(), Value::from(name))]
+            .into_iter()
+            .collect();
+        if let Some(schema) = schemas.for_entity(Kind::Plugin, &probe) {
             out.insert(name.to_owned(), schema.into_owned());
         }
     }
@@ -549,8 +553,9 @@ fn creation(
     }
     // Fields a newer Kong knows and carl's schema does not: sent as written.
     for (name, value) in &source.fields {
+        let name: &str = name;
         if name != "id" && !body.contains_key(name) && schema.field(name).is_none() {
-            body.insert(name.clone(), value.clone());
+            body.insert(name.to_owned(), value.clone());
         }
     }
     (body, changes)
@@ -603,7 +608,7 @@ fn resolve<'a>(
     ids: &HashMap<(Kind, String), String>,
 ) -> Result<(Resolved<'a>, Object), PlanError> {
     let kind = entity.kind;
-    let mut fields = entity.fields.clone();
+    let mut fields = entity.object();
     let explicit_id = fields
         .remove("id")
         .and_then(|v| v.as_str().map(str::to_owned));

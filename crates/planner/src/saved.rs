@@ -270,7 +270,7 @@ pub fn fingerprint(live: &LiveState) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     for kind in live.kinds() {
-        let texts = live.texts(kind);
+        let texts: Vec<&str> = live.texts(kind).collect();
         let ids = live.ids(kind);
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by(|a, b| ids[*a].cmp(&ids[*b]));
