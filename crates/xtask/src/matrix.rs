@@ -247,6 +247,8 @@ struct Size<'a> {
     base: PathBuf,
     changed: PathBuf,
     empty: PathBuf,
+    /// Where measured applies write their backup (as a user's apply does).
+    backups: PathBuf,
     holds: Holds,
 }
 
@@ -327,6 +329,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
             base,
             changed,
             empty: empty.clone(),
+            backups: dir.join("backups"),
             holds: Holds::Empty,
         };
         println!("\n{services} services: kong-sim at {}", size.addr);
@@ -384,6 +387,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
                     set_latency(&size.addr, latency_ms)?;
                     let before = sim_requests(&size.addr)?;
                     let p = parallelism.to_string();
+                    let backups = size.backups.to_str().unwrap_or("backups");
                     let args: Vec<&str> = match scenario {
                         Scenario::Noop => {
                             vec![
@@ -394,7 +398,16 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
                                 &p,
                             ]
                         }
-                        _ => vec!["reconcile", "--apply", "--no-backup", "--parallelism", &p],
+                        // With the backup a user's apply writes first (the dump of the
+                        // live state is part of the cost).
+                        _ => vec![
+                            "reconcile",
+                            "--apply",
+                            "--backup-dir",
+                            backups,
+                            "--parallelism",
+                            &p,
+                        ],
                     };
                     let t = Instant::now();
                     let (stdout, code, cpu, rss) = run_measured(&mut size.carl(&args, &file))?;
@@ -404,6 +417,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
                     if code != 0 {
                         return Err(format!("{label}: carl exited {code}"));
                     }
+                    let _ = std::fs::remove_dir_all(&size.backups);
                     row.cpu_s = cpu.as_secs_f64();
                     row.peak_rss_mb = rss as f64 / 1024.0;
                     let stdout = String::from_utf8_lossy(&stdout);
