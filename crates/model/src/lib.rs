@@ -292,6 +292,57 @@ pub fn foreign_id(value: &Value) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+
+    fn obj(v: Value) -> Object {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn live_state_keeps_entities_as_text_without_null_fields() {
+        let mut live = LiveState::default();
+        live.extend(
+            Kind::Service,
+            [
+                obj(serde_json::json!({"id": "b", "name": "two", "tags": null,
+                    "client_certificate": null, "port": 80})),
+                obj(serde_json::json!({"id": "a", "name": "one",
+                    "config": {"x": null, "y": [null, 1]}})),
+            ],
+        );
+        let mut other = LiveState::default();
+        other.push(Kind::Service, obj(serde_json::json!({"id": "c"})));
+        other.touch(Kind::Route);
+        live.merge(other);
+
+        let services = live.of(Kind::Service);
+        assert_eq!(live.count(Kind::Service), 3);
+        assert_eq!(live.len(), 3);
+        assert_eq!(
+            services[0],
+            obj(serde_json::json!({"id": "b", "name": "two", "port": 80})),
+            "null fields are left out"
+        );
+        assert_eq!(
+            services[1]["config"],
+            serde_json::json!({"y": [null, 1]}),
+            "nulls in records go, nulls in lists stay"
+        );
+        assert_eq!(live.ids(Kind::Service), ["b", "a", "c"]);
+        assert_eq!(
+            live.texts(Kind::Service).next(),
+            Some(r#"{"id":"b","name":"two","port":80}"#),
+            "compact JSON, keys sorted"
+        );
+        assert_eq!(
+            live.kinds().collect::<Vec<_>>(),
+            [Kind::Service, Kind::Route]
+        );
+        assert!(live.of(Kind::Route).is_empty());
+
+        live.edit(Kind::Service, |list| list.retain(|s| s["id"] != "a"));
+        assert_eq!(live.ids(Kind::Service), ["b", "c"]);
+    }
+
     #[test]
     fn secret_names_are_recognised_and_ordinary_ones_are_not() {
         for name in [
