@@ -159,11 +159,32 @@ impl LiveState {
         struct Id {
             id: Option<String>,
         }
+        self.project(kind, |i: Id| i.id)
+    }
+
+    /// The `name` of each entity of `kind` that has one (a plugin's), without decoding
+    /// the rest of them.
+    pub fn names(&self, kind: Kind) -> Vec<String> {
+        #[derive(serde::Deserialize)]
+        struct Name {
+            name: Option<String>,
+        }
+        let names = self.project(kind, |n: Name| n.name);
+        names.into_iter().filter(|n| !n.is_empty()).collect()
+    }
+
+    /// One string read from each entity of `kind` through `T` (serde skips the other
+    /// fields); empty where there is none.
+    fn project<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: Kind,
+        get: impl Fn(T) -> Option<String>,
+    ) -> Vec<String> {
         self.texts(kind)
             .map(|t| {
-                serde_json::from_str::<Id>(t)
+                serde_json::from_str::<T>(t)
                     .ok()
-                    .and_then(|i| i.id)
+                    .and_then(&get)
                     .unwrap_or_default()
             })
             .collect()
@@ -328,6 +349,7 @@ mod tests {
             "nulls in records go, nulls in lists stay"
         );
         assert_eq!(live.ids(Kind::Service), ["b", "a", "c"]);
+        assert_eq!(live.names(Kind::Service), ["two", "one"], "c has no name");
         assert_eq!(
             live.texts(Kind::Service).next(),
             Some(r#"{"id":"b","name":"two","port":80}"#),

@@ -206,15 +206,14 @@ fn plugin_schemas(
     schemas: &Schemas,
 ) -> HashMap<String, Schema> {
     let mut out = HashMap::new();
-    let live_plugins = live.of(Kind::Plugin);
+    // Names only: the live plugins are decoded when the planner reaches them.
+    let live_names = live.names(Kind::Plugin);
     let desired_names = desired
         .entities
         .iter()
         .filter(|e| e.kind == Kind::Plugin)
-        .filter_map(|e| e.fields.get("name"));
-    let live_names = live_plugins.iter().filter_map(|e| e.get("name"));
-    for name in desired_names.chain(live_names) {
-        let Some(name) = name.as_str() else { continue };
+        .filter_map(|e| e.fields.get("name").and_then(Value::as_str));
+    for name in desired_names.chain(live_names.iter().map(String::as_str)) {
         if out.contains_key(name) {
             continue;
         }
