@@ -15,7 +15,7 @@ use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
 use carl_model::{Kind, LiveState, Object, Schema};
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+use futures_util::stream::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -29,6 +29,10 @@ pub use retry::RetryConfig;
 
 /// The largest page Kong serves (`size` 1..1000): the fewest requests per kind.
 pub const PAGE_SIZE: usize = 1000;
+
+/// The most pages carl follows in one read: a `next` that never ends would loop
+/// forever, and Kong's cannot exceed this.
+const MAX_PAGES: usize = 1_000_000;
 
 /// Installs the ring crypto provider for rustls once per process. reqwest is built
 /// without a provider (crates.md §2), so this must run before any client is built.
@@ -246,18 +250,9 @@ impl AdminClient {
         mut sink: impl FnMut(Vec<Object>),
     ) -> Result<(), Error> {
         // A `next` that never ends would loop forever; Kong's cannot exceed this.
-        let mut pages_left = 1_000_000usize;
+        let mut pages_left = MAX_PAGES;
         loop {
-            // Straight from the bytes into entities: no intermediate `Value` per page.
-            let bytes = self
-                .retry
-                .run(|| self.send_once(Method::GET, &path, None))
-                .await?;
-            let page: Page = serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
-                path: path.clone(),
-                message: format!("not a page of {what}: {e}"),
-            })?;
-            drop(bytes);
+            let page = self.page(&path, what).await?;
             sink(page.data.into_iter().filter(|e| keep(e)).collect());
             match page.next {
                 Some(next) if pages_left > 0 => {
@@ -270,73 +265,110 @@ impl AdminClient {
         Ok(())
     }
 
+    /// One page, straight from the bytes into entities: no intermediate `Value`.
+    async fn page(&self, path: &str, what: &str) -> Result<Page, Error> {
+        let bytes = self
+            .retry
+            .run(|| self.send_once(Method::GET, path, None))
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+            path: path.to_owned(),
+            message: format!("not a page of {what}: {e}"),
+        })
+    }
+
     /// The live state of `kinds`, kinds read concurrently.
     pub async fn read_state(&self, kinds: &[Kind]) -> Result<LiveState, Error> {
         self.read_state_tagged(kinds, &[]).await
     }
 
     /// The live state of `kinds` limited to entities carrying all of `tags` (select
-    /// tags, DESIGN.md decision 7). Kinds are read concurrently, each following its
-    /// pages; targets, which Kong serves only under their upstream, one request per
-    /// upstream, concurrently. At most `parallelism` requests are in flight. Kinds the
-    /// gateway's version does not have (keys before 3.1) are read as empty.
+    /// tags, DESIGN.md decision 7). Kinds the gateway's version does not have (keys
+    /// before 3.1) are read as empty.
+    ///
+    /// One scheduler keeps `parallelism` requests in flight: every kind follows its
+    /// pages (one page of a kind at a time: `next` comes with the page), and targets,
+    /// which Kong serves only under their upstream, take one request per upstream as
+    /// soon as the page naming that upstream arrives. Pages go first when a slot frees:
+    /// a kind's pages are a chain whose length bounds the read, the targets are not.
     pub async fn read_state_tagged(
         &self,
         kinds: &[Kind],
         tags: &[String],
     ) -> Result<LiveState, Error> {
+        use futures_util::future::{BoxFuture, FutureExt};
+        use futures_util::stream::FuturesUnordered;
+        use std::collections::VecDeque;
+
+        enum Done {
+            Page(Kind, Page),
+            Targets(Vec<Object>),
+        }
+
         let kong = self.kong();
-        let kinds: Vec<Kind> = kinds.iter().copied().filter(|k| kong.has(*k)).collect();
-        let kinds = kinds.as_slice();
-        let want_targets = kinds.contains(&Kind::Target);
-        let mut flat: Vec<Kind> = kinds
+        let want = |k: Kind| kinds.contains(&k) && kong.has(k);
+        let want_targets = want(Kind::Target);
+        let mut live = LiveState::default();
+        // Upstreams first: their pages start the targets' requests.
+        let mut pages: VecDeque<(Kind, String)> = Kind::ALL
             .iter()
             .copied()
-            .filter(|k| *k != Kind::Target)
+            .filter(|&k| k != Kind::Target && (want(k) || (k == Kind::Upstream && want_targets)))
+            .map(|k| (k, self.list_path(k, tags)))
             .collect();
-        if want_targets && !flat.contains(&Kind::Upstream) {
-            flat.push(Kind::Upstream);
-        }
-        // Each page is kept as text as soon as it is read (`LiveState`): a kind is never
-        // held decoded whole.
-        let parts: Vec<LiveState> = stream::iter(flat)
-            .map(|kind| async move {
-                let mut part = LiveState::default();
-                part.touch(kind);
-                let collection = self.kong().path(kind);
-                self.all_pages(
-                    self.list_path(kind, tags),
-                    collection,
-                    |_| true,
-                    |page| part.extend(kind, page),
-                )
-                .await?;
-                Ok::<_, Error>(part)
-            })
-            .buffer_unordered(self.parallelism)
-            .try_collect()
-            .await?;
-        let mut live = LiveState::default();
-        for part in parts {
-            live.merge(part);
+        pages
+            .make_contiguous()
+            .sort_by_key(|(k, _)| *k != Kind::Upstream);
+        for (kind, _) in &pages {
+            live.touch(*kind);
         }
         if want_targets {
-            let per_upstream: Vec<LiveState> = stream::iter(live.ids(Kind::Upstream))
-                .map(|id| async move {
-                    let mut part = LiveState::default();
-                    part.extend(Kind::Target, self.targets_of(&id, tags).await?);
-                    Ok::<_, Error>(part)
-                })
-                .buffer_unordered(self.parallelism)
-                .try_collect()
-                .await?;
             live.touch(Kind::Target);
-            for part in per_upstream {
-                live.merge(part);
+        }
+        let mut upstreams: VecDeque<String> = VecDeque::new();
+        let mut in_flight: FuturesUnordered<BoxFuture<'_, Result<Done, Error>>> =
+            FuturesUnordered::new();
+        // A `next` that never ends would loop forever; Kong's cannot exceed this.
+        let mut pages_left = MAX_PAGES;
+        loop {
+            while in_flight.len() < self.parallelism {
+                if let Some((kind, path)) = pages.pop_front() {
+                    in_flight.push(
+                        async move {
+                            let page = self.page(&path, kong.path(kind)).await?;
+                            Ok(Done::Page(kind, page))
+                        }
+                        .boxed(),
+                    );
+                } else if let Some(id) = upstreams.pop_front() {
+                    in_flight.push(
+                        async move { Ok(Done::Targets(self.targets_of(&id, tags).await?)) }.boxed(),
+                    );
+                } else {
+                    break;
+                }
             }
-            if !kinds.contains(&Kind::Upstream) {
-                live.remove(Kind::Upstream);
+            let Some(done) = in_flight.next().await else {
+                break;
+            };
+            match done? {
+                Done::Page(kind, page) => {
+                    if kind == Kind::Upstream && want_targets {
+                        upstreams.extend(page.data.iter().filter_map(|u| {
+                            u.get("id").and_then(Value::as_str).map(str::to_owned)
+                        }));
+                    }
+                    live.extend(kind, page.data);
+                    if let Some(next) = page.next.filter(|_| pages_left > 0) {
+                        pages_left -= 1;
+                        pages.push_back((kind, self.relative(next)));
+                    }
+                }
+                Done::Targets(targets) => live.extend(Kind::Target, targets),
             }
+        }
+        if want_targets && !want(Kind::Upstream) {
+            live.remove(Kind::Upstream);
         }
         Ok(live)
     }

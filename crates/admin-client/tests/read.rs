@@ -128,3 +128,75 @@ async fn an_address_without_scheme_is_refused_before_any_request() {
         "{err}"
     );
 }
+
+fn target_id(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012}")
+}
+
+/// Targets are read one request per upstream as soon as the page naming the upstream
+/// arrives, not after every other kind: a kind whose page never comes (the services
+/// page hangs here) does not hold them back. With `parallelism` 4, the hanging page
+/// takes one slot and the targets share the other three.
+#[tokio::test]
+async fn targets_are_read_while_other_kinds_are_still_paging() {
+    let (sim, writer) = sim().await;
+    for i in 0..12 {
+        let upstream = format!("up-{i:02}");
+        writer
+            .put(
+                Kind::Upstream,
+                &upstream,
+                json!({ "name": upstream }).as_object().unwrap(),
+            )
+            .await
+            .unwrap();
+        writer
+            .create_at(
+                Kind::Target,
+                &format!("/upstreams/{upstream}/targets/{}", target_id(i)),
+                &target_id(i),
+                json!({ "target": format!("10.0.0.{i}:80") })
+                    .as_object()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let faults = json!({
+        "latency_ms": 30,
+        "rules": [{"method": "GET", "path": "/services", "hang": true}]
+    });
+    let answer = reqwest::Client::new()
+        .put(format!("{}/_sim/faults", sim.url()))
+        .json(&faults)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+    let reader = AdminClient::new(&ClientConfig {
+        addr: sim.url(),
+        parallelism: 4,
+        timeout: std::time::Duration::from_secs(2),
+        retry: carl_admin_client::RetryConfig {
+            attempts: 1,
+            ..Default::default()
+        },
+        ..ClientConfig::default()
+    })
+    .unwrap();
+
+    let err = reader
+        .read_state(&[Kind::Service, Kind::Upstream, Kind::Target])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("/services"), "{err}");
+    let s = stats(&sim).await;
+    assert_eq!(
+        s["requests"]["by_route"]["GET /upstreams/{upstreams}/targets"], 12,
+        "every upstream's targets read while the services page hung: {s}"
+    );
+    // Three targets at a time beside the hanging page, which kong-sim holds in its
+    // transport, before it counts requests in flight.
+    assert_eq!(s["peak_in_flight"], 3, "{s}");
+    sim.shutdown().await;
+}
