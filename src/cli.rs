@@ -205,7 +205,7 @@ pub enum DumpFormat {
     Json,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct FilesArgs {
     /// Desired-state file or directory (repeatable); directories contribute their
     /// .yaml, .yml and .json files.

@@ -3,11 +3,11 @@
 use std::io::Write;
 
 use crate::output::{OK, WARN, report_error};
-use carl_admin_client::AdminClient;
+use carl_admin_client::{AdminClient, Gateway};
 
 use crate::connect::client;
 use carl_config::DesiredState;
-use carl_model::Kind;
+use carl_model::{Kind, LiveState};
 use carl_planner::saved::SavedPlan;
 use carl_planner::{Plan, Schemas, render};
 
@@ -34,7 +34,7 @@ fn load(files: &FilesArgs) -> Option<DesiredState> {
             anstream::eprint!("{}", e.render(options));
             let n = e.diagnostics.len();
             anstream::eprintln!(
-                "{n} problem{} in the desired state; nothing was sent to Kong.",
+                "{n} problem{} in the desired state; nothing was written to Kong.",
                 if n == 1 { "" } else { "s" }
             );
             None
@@ -100,9 +100,21 @@ pub async fn validate(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
 }
 
 pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
-    // Validation first: a broken file never leads to a request, let alone a write.
     let started = std::time::Instant::now();
-    let Some(desired) = load(&args.files) else {
+    let client = client(global);
+    // Reading costs requests × latency and loading costs CPU: when the files cannot
+    // select tags, the whole gateway is read while they load. Only reads: nothing is
+    // written before the files are valid, and a broken file reports its own errors.
+    let needs_hash = !args.plan && !args.check;
+    let early = match &client {
+        Ok(c) if !carl_config::may_select_tags(&args.files.files) => {
+            Some(EarlyRead::start(c.clone(), needs_hash))
+        }
+        _ => None,
+    };
+    let files = args.files.clone();
+    let loaded = tokio::task::spawn_blocking(move || load(&files)).await;
+    let Ok(Some(desired)) = loaded else {
         return EXIT_ERROR;
     };
     tracing::info!(
@@ -110,15 +122,22 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         ms = started.elapsed().as_millis() as u64,
         "desired state loaded"
     );
-    let client = match client(global) {
+    let client = match client {
         Ok(c) => c,
         Err(e) => {
             report_error(e);
             return EXIT_ERROR;
         }
     };
+    // A file that selects tags after all (the check above is textual): read again
+    // with them.
+    let mut early = early.filter(|_| desired.select_tags.is_none());
     tracing::info!(addr = client.addr(), "reading the gateway");
-    let db_less = match client.gateway().await {
+    let gateway = match early.as_mut() {
+        Some(early) => early.gateway().await,
+        None => client.gateway().await.map_err(|e| e.to_string()),
+    };
+    let db_less = match gateway {
         Ok(gateway) => {
             if let Err(why) = gateway.check_writable() {
                 report_error(why);
@@ -134,7 +153,7 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
             return EXIT_ERROR;
         }
     };
-    // A saved plan is checked against the files before anything is read.
+    // A saved plan is checked against the files before the live state is used.
     let saved = match &args.plan_file {
         None => None,
         Some(path) => {
@@ -156,8 +175,9 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         }
     };
     // DB-less: which configuration the plan is made against, read before the live
-    // state, so that an apply can tell whether Kong loaded another one since.
-    let planned_hash = if db_less && !args.plan && !args.check {
+    // state (the early read does not start in this case), so that an apply can tell
+    // whether Kong loaded another one since.
+    let planned_hash = if db_less && needs_hash {
         match client.configuration_hash().await {
             Ok(hash) => hash,
             Err(e) => {
@@ -173,8 +193,17 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         .as_ref()
         .map(|(t, _)| t.clone())
         .unwrap_or_default();
+    let live = async {
+        match early.as_mut().and_then(|e| e.live()) {
+            Some(live) => live.await,
+            None => client
+                .read_state_tagged(Kind::ALL, &tags)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    };
     let (live, (schemas, warnings)) = tokio::join!(
-        client.read_state_tagged(Kind::ALL, &tags),
+        live,
         read_schemas(&client, &desired, global.parallelism.into())
     );
     let live = match live {
@@ -260,6 +289,68 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         return crate::apply::apply_db_less(&client, &plan, &desired, hash, global.quiet).await;
     }
     crate::apply::apply(&client, &plan, global.parallelism.into(), global.quiet).await
+}
+
+/// The gateway's `GET /` and, unless it is DB-less and the run applies (which reads
+/// the configuration hash first), its whole live state, read in a task of its own
+/// while the files load. Dropped, it stops reading.
+struct EarlyRead {
+    gateway: Option<tokio::sync::oneshot::Receiver<Result<Gateway, String>>>,
+    task: Option<tokio::task::JoinHandle<Option<Result<LiveState, String>>>>,
+}
+
+impl EarlyRead {
+    fn start(client: AdminClient, needs_hash: bool) -> EarlyRead {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let gateway = client.gateway().await.map_err(|e| e.to_string());
+            let read = matches!(&gateway, Ok(g) if !(g.db_less && needs_hash));
+            let _ = tx.send(gateway);
+            if !read {
+                return None;
+            }
+            Some(
+                client
+                    .read_state_tagged(Kind::ALL, &[])
+                    .await
+                    .map_err(|e| e.to_string()),
+            )
+        });
+        EarlyRead {
+            gateway: Some(rx),
+            task: Some(task),
+        }
+    }
+
+    /// The answer to `GET /`.
+    async fn gateway(&mut self) -> Result<Gateway, String> {
+        match self.gateway.take() {
+            Some(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err("the read stopped".to_owned())),
+            None => Err("the gateway was already taken".to_owned()),
+        }
+    }
+
+    /// The live state being read, if it is.
+    fn live(&mut self) -> Option<impl Future<Output = Result<LiveState, String>> + use<>> {
+        let task = self.task.take()?;
+        Some(async move {
+            match task.await {
+                Ok(Some(live)) => live,
+                Ok(None) => Err("the gateway was not read".to_owned()),
+                Err(e) => Err(format!("the read stopped: {e}")),
+            }
+        })
+    }
+}
+
+impl Drop for EarlyRead {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
 }
 
 /// The target Kong's schemas, so defaults match its version (DESIGN.md decision 4):

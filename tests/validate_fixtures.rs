@@ -90,7 +90,7 @@ fn bad_fixtures_fail_with_their_place_and_nothing_is_sent() {
             .env("ORDERS_PORT_WORD", "eighty")
             .assert()
             .code(1)
-            .stderr(contains("nothing was sent to Kong"));
+            .stderr(contains("nothing was written to Kong"));
         let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
         // Whole-file problems (not text, empty) name the file; the rest a line and column.
         let whole_file = ["binary.yml", "not-utf8.yaml", "empty.yaml"].contains(&name.as_str());

@@ -324,6 +324,18 @@ pub fn load_paths(paths: &[PathBuf], env: Env<'_>) -> Result<DesiredState, LoadE
     finish(state, diagnostics, texts)
 }
 
+/// Whether the files at `paths` may set `_info.select_tags`: false only when every one
+/// of them reads and none holds the text `_info`, which a file that sets them holds.
+/// It lets a caller read the whole gateway while the files load; the loaded state's
+/// select tags remain the truth (a caller checks them against what it read).
+pub fn may_select_tags(paths: &[PathBuf]) -> bool {
+    let mut ignored = Vec::new();
+    expand_paths(paths, &mut ignored)
+        .iter()
+        .any(|file| read_text(file).map_or(true, |text| text.contains("_info")))
+        || !ignored.is_empty()
+}
+
 /// The SHA-256 of `bytes`, in lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};

@@ -491,3 +491,21 @@ fn alias_bombs_are_refused_with_a_clear_error() {
     assert!(errs[0].starts_with("gw.yaml:"), "{}", errs[0]);
     assert!(errs[0].contains("exceeds carl's limits"), "{}", errs[0]);
 }
+
+/// `may_select_tags` is false only when every file reads and none says `_info`: a
+/// caller may then read the whole gateway while the files load.
+#[test]
+fn may_select_tags_is_false_only_when_no_file_says_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.yaml");
+    std::fs::write(&plain, "_format_version: \"3.0\"\nservices: []\n").unwrap();
+    let tagged = dir.path().join("tagged.yaml");
+    std::fs::write(&tagged, "_info:\n  select_tags: [a]\n").unwrap();
+    let missing = dir.path().join("missing.yaml");
+
+    assert!(!carl_config::may_select_tags(std::slice::from_ref(&plain)));
+    assert!(carl_config::may_select_tags(&[plain.clone(), tagged]));
+    assert!(carl_config::may_select_tags(&[plain, missing]));
+    // A directory: the files in it.
+    assert!(carl_config::may_select_tags(&[dir.path().to_path_buf()]));
+}
