@@ -135,7 +135,7 @@ pub fn render(base: Value, plan: &Plan) -> Result<Value, String> {
         let key = (dao.clone(), op.id.clone());
         match op.action {
             Action::Create => {
-                let mut entity = op.body.clone();
+                let mut entity = op.body();
                 entity.insert("id".into(), json!(op.id));
                 derive(op.kind, &mut entity, true, true);
                 deleted.remove(&op.id);
@@ -159,11 +159,12 @@ pub fn render(base: Value, plan: &Plan) -> Result<Value, String> {
                     .get(&key)
                     .and_then(|&(l, i)| lists[l].1[i].as_mut())
                     .ok_or_else(|| missing(op))?;
-                for change in &op.changes {
+                let changes = op.changes();
+                for change in changes.iter() {
                     carl_model::set_path(entity, &change.field, change.new.clone());
                 }
-                let password = op.changes.iter().any(|c| c.field == "password");
-                let cert = op.changes.iter().any(|c| c.field == "cert");
+                let password = changes.iter().any(|c| c.field == "password");
+                let cert = changes.iter().any(|c| c.field == "cert");
                 derive(op.kind, entity, password, cert);
             }
             Action::Delete => {
@@ -273,6 +274,7 @@ mod tests {
     const CONSUMER: &str = "0b4f1a3c-56c9-4d5e-9f0a-1b2c3d4e5f60";
     const PLUGIN: &str = "5c3a0f3e-1d2b-4c5d-8e9f-0a1b2c3d4e5f";
 
+    /// An op whose request body is `changes` and `body` (as fields beyond them).
     fn op(action: Action, kind: Kind, id: &str, changes: Vec<Change>, body: Value) -> Op {
         Op {
             index: 0,
@@ -283,8 +285,8 @@ mod tests {
             path: String::new(),
             replace: None,
             replaces: None,
-            changes,
-            body: body.as_object().cloned().unwrap_or_default(),
+            changes: carl_planner::Changes::Listed(changes),
+            extra: body.as_object().cloned().unwrap_or_default(),
             depends_on: Vec::new(),
         }
     }

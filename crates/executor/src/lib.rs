@@ -194,10 +194,10 @@ fn skip_dependents(
 async fn write(client: &AdminClient, op: &Op) -> Outcome {
     let result = match op.action {
         Action::Create => client
-            .create_at(op.kind, &op.path, &op.id, &op.body)
+            .create_at(op.kind, &op.path, &op.id, &op.body())
             .await
             .map(drop),
-        Action::Update => client.patch_at(&op.path, &op.body).await.map(drop),
+        Action::Update => client.patch_at(&op.path, &op.body()).await.map(drop),
         Action::Delete => client.delete_at(&op.path).await,
     };
     match result {

@@ -79,8 +79,9 @@ fn sign(op: &Op) -> (&'static str, Style) {
 
 fn write_op(out: &mut String, plan: &Plan, op: &Op) {
     let _ = writeln!(out, "  {}", headline(op));
-    let width = op.changes.iter().map(|c| c.field.len()).max().unwrap_or(0) + 1;
-    for c in &op.changes {
+    let changes = op.changes();
+    let width = changes.iter().map(|c| c.field.len()).max().unwrap_or(0) + 1;
+    for c in changes.iter() {
         let field = format!("{}:", c.field);
         let new = show(plan, op.kind, c, &c.new);
         match op.action {
@@ -222,7 +223,7 @@ pub fn json_value(plan: &Plan) -> Value {
         .iter()
         .map(|op| {
             let changes: Vec<Value> = op
-                .changes
+                .changes()
                 .iter()
                 .map(|c| {
                     let mask = |v: &Value| match (c.sensitive, v.is_null()) {
@@ -237,7 +238,7 @@ pub fn json_value(plan: &Plan) -> Value {
                 })
                 .collect();
             let body: serde_json::Map<String, Value> = op
-                .body
+                .body()
                 .iter()
                 .map(|(k, v)| (k.clone(), redact(op.kind, k, v)))
                 .collect();

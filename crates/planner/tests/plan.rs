@@ -48,7 +48,7 @@ fn apply(live: &LiveState, plan: &Plan) -> LiveState {
     for op in &plan.ops {
         out.edit(op.kind, |list| match op.action {
             Action::Create => {
-                let mut e = op.body.clone();
+                let mut e = op.body();
                 Schemas::default()
                     .for_entity(op.kind, &e)
                     .expect("known schema")
@@ -62,7 +62,7 @@ fn apply(live: &LiveState, plan: &Plan) -> LiveState {
                     .iter_mut()
                     .find(|e| e["id"] == op.id)
                     .expect("updated entity exists");
-                merge(e, &op.body);
+                merge(e, &op.body());
             }
             Action::Delete => list.retain(|e| e["id"] != op.id),
         });
@@ -129,7 +129,7 @@ fn empty_gateway_creates_everything_parents_first() {
             "{} waits for its service",
             route.label
         );
-        assert_eq!(route.body["service"], json!({"id": orders.id}));
+        assert_eq!(route.body()["service"], json!({"id": orders.id}));
         assert!(route.index > orders.index);
     }
     // Deterministic ids: the same file plans the same ids.
@@ -168,14 +168,14 @@ fn one_changed_field_is_one_update_with_old_and_new() {
     )
     .unwrap();
     assert_eq!(ops(&p), ["Update service \"orders\""]);
-    let c = &p.ops[0].changes;
+    let c = &p.ops[0].changes();
     assert_eq!(c.len(), 1);
     assert_eq!(
         (c[0].field.as_str(), &c[0].old, &c[0].new),
         ("port", &json!(8080), &json!(9090))
     );
     assert_eq!(
-        p.ops[0].body,
+        p.ops[0].body(),
         json!({"port": 9090}).as_object().unwrap().clone()
     );
 }
@@ -199,7 +199,7 @@ fn unnamed_route_is_matched_by_what_it_matches() {
     );
     assert_eq!(
         p.ops[0]
-            .changes
+            .changes()
             .iter()
             .map(|c| c.field.as_str())
             .collect::<Vec<_>>(),
@@ -466,9 +466,9 @@ fn nested_config_changes_show_as_paths_and_patch_only_them() {
     let changed = desired(&EVERY_KIND.replace("minute: 10", "minute: 20"));
     let p = plan(&changed, &live, &Schemas::default()).unwrap();
     assert_eq!(p.ops.len(), 1, "{:#?}", ops(&p));
-    assert_eq!(p.ops[0].changes[0].field, "config.minute");
+    assert_eq!(p.ops[0].changes()[0].field, "config.minute");
     assert_eq!(
-        p.ops[0].body,
+        p.ops[0].body(),
         json!({"config": {"minute": 20}})
             .as_object()
             .unwrap()
@@ -775,4 +775,25 @@ proptest::proptest! {
         let again = plan(&desired(&after), &end, &schemas).unwrap();
         proptest::prop_assert!(again.is_empty(), "{:#?}", ops(&again));
     }
+}
+
+/// A create keeps what the file gives as one compact text, and shows it as changes in
+/// schema order (secrets flagged) and sends it as its body.
+#[test]
+fn a_create_keeps_its_fields_compact_and_shows_them_in_schema_order() {
+    let d = desired(
+        "_format_version: \"3.0\"\nconsumers:\n- username: alice\n  keyauth_credentials:\n  - key: s3cr3t-key-value\n",
+    );
+    let p = plan(&d, &LiveState::default(), &Schemas::default()).unwrap();
+    let key = p.ops.iter().find(|o| o.kind == Kind::KeyAuth).unwrap();
+    assert!(matches!(key.changes, carl_planner::Changes::Created(_)));
+    let changes = key.changes();
+    let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(fields, ["consumer", "key"], "schema order, no id");
+    assert!(changes.iter().all(|c| c.old.is_null()));
+    assert!(changes[1].sensitive && !changes[0].sensitive);
+    let body = key.body();
+    assert_eq!(body["key"], "s3cr3t-key-value");
+    assert_eq!(body.len(), 2, "{body:?}");
+    assert_eq!(body["consumer"]["id"], p.ops[0].id);
 }
