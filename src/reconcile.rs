@@ -194,8 +194,13 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         .map(|(t, _)| t.clone())
         .unwrap_or_default();
     let live = async {
-        match early.as_mut().and_then(|e| e.live()) {
+        let early = match early.as_mut().and_then(EarlyRead::live) {
             Some(live) => live.await,
+            None => None,
+        };
+        match early {
+            Some(live) => live,
+            // Not started, or not read (a DB-less apply reads its hash first).
             None => client
                 .read_state_tagged(Kind::ALL, &tags)
                 .await
@@ -332,15 +337,12 @@ impl EarlyRead {
         }
     }
 
-    /// The live state being read, if it is.
-    fn live(&mut self) -> Option<impl Future<Output = Result<LiveState, String>> + use<>> {
+    /// The live state, once read; `None` inside when the task did not read it.
+    fn live(&mut self) -> Option<impl Future<Output = Option<Result<LiveState, String>>> + use<>> {
         let task = self.task.take()?;
         Some(async move {
-            match task.await {
-                Ok(Some(live)) => live,
-                Ok(None) => Err("the gateway was not read".to_owned()),
-                Err(e) => Err(format!("the read stopped: {e}")),
-            }
+            task.await
+                .unwrap_or_else(|e| Some(Err(format!("the read stopped: {e}"))))
         })
     }
 }

@@ -36,7 +36,6 @@ struct Pending {
 /// (phase: writes before deletes, kind rank, label): the readable order among ready ops.
 type SortKey = (usize, usize, String);
 
-#[derive(Default)]
 pub(crate) struct Builder {
     pending: Vec<Pending>,
 }
