@@ -301,7 +301,7 @@ fn outcome_line(plan: &Plan, op: &Op, outcome: &Outcome) -> String {
 fn summarize(plan: &Plan, report: &Report) -> u8 {
     let secs = report.elapsed.as_secs_f64();
     let pace = format!(
-        "{:.1} s, {} request{} ({:.0}/s)",
+        "{:.2} s, {} request{} ({:.0}/s)",
         secs,
         report.requests,
         if report.requests == 1 { "" } else { "s" },

@@ -1,7 +1,7 @@
 //! From a YAML tree to desired entities: the declarative format's structure, nesting,
 //! interpolation and schema checks, each error at its line and column.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use carl_model::{Field, FieldType, Kind, Object, Schema};
@@ -1130,7 +1130,9 @@ fn closest<'a>(
 /// The same entity defined twice (by kind and name, or by id) is an error naming both
 /// places.
 pub(crate) fn check_duplicates(state: &DesiredState, diagnostics: &mut Vec<Diagnostic>) {
-    let mut seen: BTreeMap<(Kind, &str, &str), &DesiredEntity> = BTreeMap::new();
+    // Hashed, not sorted: this runs over every entity of the gateway.
+    let mut seen: HashMap<(Kind, &str, &str), &DesiredEntity> =
+        HashMap::with_capacity(2 * state.entities.len());
     for e in &state.entities {
         // A target's key is unique within its upstream only (its cache key).
         let key = e.kind.lookup_key().filter(|_| e.kind != Kind::Target);

@@ -299,6 +299,26 @@ async fn resets_and_hangs_are_connection_level() {
     sim.shutdown().await;
 }
 
+/// kong-sim asks tokio's millisecond timer for one tick less than the latency (it
+/// rounds deadlines up) and yields for the rest: no answer may come early.
+#[tokio::test]
+async fn every_answer_waits_the_whole_latency() {
+    let sim = start(SimConfig::default()).await.expect("start");
+    put_faults(&sim.url(), json!({"latency_ms": 7})).await;
+    let client = client();
+    for _ in 0..20 {
+        let started = Instant::now();
+        client
+            .get(format!("{}/services", sim.url()))
+            .send()
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(7), "answered after {took:?}");
+    }
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn latency_is_at_least_what_was_asked() {
     let sim = start(SimConfig::default()).await.expect("start");

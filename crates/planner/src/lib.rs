@@ -232,9 +232,16 @@ pub fn plan(
         builder: order::Builder::with_capacity(desired.entities.len() + live.len()),
         names: HashMap::new(),
     };
+    // Each kind's desired entities, found once: scanning the whole file once per kind
+    // costs a cache miss per entity per kind on a large gateway.
+    let mut of_kind: HashMap<Kind, Vec<usize>> = HashMap::new();
+    for (index, entity) in desired.entities.iter().enumerate() {
+        of_kind.entry(entity.kind).or_default().push(index);
+    }
     for &kind in Kind::ALL {
         // One kind decoded at a time (see `LiveState`).
-        planner.kind(kind, &live.of(kind))?;
+        let indices = of_kind.remove(&kind).unwrap_or_default();
+        planner.kind(kind, &indices, &live.of(kind))?;
     }
     let mut names = std::mem::take(&mut planner.names);
     let mut plan = planner.builder.finish()?;
@@ -316,7 +323,8 @@ impl<'a> Planner<'a> {
         identity::label(kind, entity, &|id| self.names.get(id).cloned())
     }
 
-    fn kind(&mut self, kind: Kind, live_of: &[Object]) -> Result<(), PlanError> {
+    /// Plans one kind: `indices` are its entities in `desired.entities`.
+    fn kind(&mut self, kind: Kind, indices: &[usize], live_of: &[Object]) -> Result<(), PlanError> {
         // Only kinds others refer to need their ids and names remembered: most
         // entities (plugins, credentials, targets) are leaves.
         let referenced = Kind::ALL
@@ -340,7 +348,7 @@ impl<'a> Planner<'a> {
             }
         }
         let by_id: HashMap<&str, &Object> = live_of.iter().map(|o| (live_id(o), o)).collect();
-        let mut by_natural: HashMap<String, Vec<&Object>> = HashMap::new();
+        let mut by_natural: HashMap<String, Vec<&Object>> = HashMap::with_capacity(live_of.len());
         for o in live_of {
             if let Some(n) = identity::natural(kind, o) {
                 by_natural.entry(n).or_default().push(o);
@@ -348,12 +356,10 @@ impl<'a> Planner<'a> {
         }
 
         // Resolve every desired entity of this kind.
-        let mut resolved = Vec::new();
-        let mut seen: HashMap<String, &Location> = HashMap::new();
-        for (index, entity) in self.desired.entities.iter().enumerate() {
-            if entity.kind != kind {
-                continue;
-            }
+        let mut resolved = Vec::with_capacity(indices.len());
+        let mut seen: HashMap<String, &Location> = HashMap::with_capacity(indices.len());
+        for &index in indices {
+            let entity = &self.desired.entities[index];
             // The resolved fields are made again when the entity is compared: holding
             // them for a whole kind would double the desired state's memory.
             let (r, fields) = resolve(index, entity, &self.ids)?;
@@ -372,7 +378,7 @@ impl<'a> Planner<'a> {
         }
 
         // Match: explicit id, else natural identity.
-        let mut taken: HashSet<&str> = HashSet::new();
+        let mut taken: HashSet<&str> = HashSet::with_capacity(indices.len());
         let mut matches: Vec<Option<&Object>> = Vec::with_capacity(resolved.len());
         let mut replacing: Vec<Option<(String, String)>> = Vec::with_capacity(resolved.len());
         for r in &resolved {
