@@ -69,6 +69,7 @@ pub fn client(global: &GlobalArgs) -> Result<AdminClient, String> {
             attempts: global.retries.saturating_add(1),
             ..RetryConfig::default()
         },
+        ..ClientConfig::default()
     };
     AdminClient::new(&config).map_err(|e| e.to_string())
 }

@@ -157,9 +157,7 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
     let saved = match &args.plan_file {
         None => None,
         Some(path) => {
-            let saved = std::fs::read_to_string(path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| SavedPlan::from_json(&text));
+            let saved = SavedPlan::read(path);
             let saved = match saved {
                 Ok(saved) => saved,
                 Err(e) => {

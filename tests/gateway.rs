@@ -42,6 +42,17 @@ impl Pki {
             .unwrap()
             .signed_by(&client_key, &ca1)
             .unwrap();
+        // The right names and CA, but valid only in 2020.
+        let mut expired_params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+        expired_params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        expired_params.not_after = rcgen::date_time_ymd(2020, 12, 31);
+        let expired = expired_params.signed_by(&server_key, &ca1).unwrap();
+        // A client certificate from a CA the server does not trust.
+        let stranger = rcgen::CertificateParams::new(vec!["carl".into()])
+            .unwrap()
+            .signed_by(&client_key, &ca2)
+            .unwrap();
         let files = [
             ("ca.pem", ca1.pem()),
             ("other-ca.pem", ca2.pem()),
@@ -49,6 +60,8 @@ impl Pki {
             ("server.key", server_key.serialize_pem()),
             ("client.pem", client.pem()),
             ("client.key", client_key.serialize_pem()),
+            ("expired.pem", expired.pem()),
+            ("stranger.pem", stranger.pem()),
         ];
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
@@ -61,9 +74,13 @@ impl Pki {
     }
 
     fn sim(&self, client_ca: bool) -> Gateway {
+        self.sim_with("server.pem", client_ca)
+    }
+
+    fn sim_with(&self, server_cert: &str, client_ca: bool) -> Gateway {
         Gateway::start_sim(kong_sim::SimConfig {
             tls: Some(kong_sim::TlsFiles {
-                cert: self.dir.path().join("server.pem"),
+                cert: self.dir.path().join(server_cert),
                 key: self.dir.path().join("server.key"),
                 client_ca: client_ca.then(|| self.dir.path().join("ca.pem")),
             }),
@@ -216,6 +233,69 @@ fn mutual_tls_works_with_the_right_certificates_and_each_mistake_says_what_it_is
         .code(1)
         .stderr(contains("no client certificate: add --tls-client-cert"))
         .stderr(contains("BEGIN").not());
+}
+
+/// The two TLS mistakes the test above does not make: an Admin API whose certificate
+/// has expired, and a client certificate from a CA the Admin API does not trust. And
+/// `--tls-skip-verify` warns once on every run, whatever the command.
+#[test]
+fn an_expired_certificate_and_a_stranger_client_certificate_are_refused() {
+    let pki = Pki::new();
+    let (ca, client, key) = (
+        pki.path("ca.pem"),
+        pki.path("client.pem"),
+        pki.path("client.key"),
+    );
+    let expired = pki.sim_with("expired.pem", false);
+    expired
+        .carl()
+        .args(["ping", "--ca-cert", &ca, "--retries", "0"])
+        .assert()
+        .code(1)
+        .stderr(contains("the Admin API's certificate has expired"));
+    let mtls = pki.sim(true);
+    mtls.carl()
+        .args(["ping", "--ca-cert", &ca, "--retries", "0"])
+        .args(["--tls-client-cert", &pki.path("stranger.pem")])
+        .args(["--tls-client-key", &key])
+        .assert()
+        .code(1)
+        .stderr(contains("it probably refused carl's client certificate"));
+    // The right one still works: the refusals were about the certificates.
+    mtls.carl()
+        .args(["ping", "--ca-cert", &ca])
+        .args(["--tls-client-cert", &client, "--tls-client-key", &key])
+        .assert()
+        .code(0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "gw.yaml",
+        "_format_version: \"3.0\"\nservices:\n- name: a\n  host: a.internal\n",
+    );
+    for command in [
+        vec!["ping"],
+        vec!["validate", "--online", "-f", &file],
+        vec!["reconcile", "--plan", "-f", &file],
+        vec!["reconcile", "--apply", "-f", &file],
+        vec!["reconcile", "--check", "-f", &file],
+        vec!["dump"],
+    ] {
+        let out = expired
+            .carl()
+            .args(["--tls-skip-verify"])
+            .args(&command)
+            .assert()
+            .code(0);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert_eq!(
+            stderr.matches("--tls-skip-verify").count(),
+            1,
+            "{command:?} warns once: {stderr}"
+        );
+        assert!(stderr.contains("warning: --tls-skip-verify"), "{stderr}");
+    }
 }
 
 /// Populates a gateway with every kind the dump nests, through the Admin API.

@@ -760,6 +760,51 @@ fn no_command_or_format_shows_a_secret() {
         .code(0)
         .stdout(contains("(sensitive)"));
     assert!(common::secrets().contains("shop-key-from-env-rotated"));
+    // A saved plan, made and applied; a dump in each format.
+    let saved = dir.path().join("saved.json");
+    let saved = saved.to_str().unwrap();
+    let rotated = |args: &[&str], code: i32| {
+        let mut cmd = gw.carl();
+        for (k, v) in env {
+            cmd.env(k, format!("{v}-again"));
+        }
+        cmd.arg("-vvv").args(args).assert().code(code)
+    };
+    rotated(&["reconcile", "--plan", "--out", saved, "-f", fixture], 0);
+    rotated(
+        &["reconcile", "--apply", "--plan-file", saved, "-f", fixture],
+        0,
+    );
+    for format in ["yaml", "json"] {
+        run(&["dump", "--redact-secrets", "--format", format], 0);
+    }
+    // An error that quotes a secret: another consumer already holds the key the file
+    // gives (Kong answers 409, its message naming the key's value).
+    let (status, body) = gw.call(
+        "POST",
+        "/consumers",
+        Some(serde_json::json!({"username": "intruder"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = gw.call(
+        "POST",
+        "/consumers/intruder/key-auth",
+        Some(serde_json::json!({"key": "shop-key-from-env-clash"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    // A team's file (select tags: it does not see the intruder) giving the same key.
+    let team = write(
+        dir.path(),
+        "team.yaml",
+        "_format_version: \"3.0\"\n_info:\n  select_tags: [team-x]\nconsumers:\n\
+         - username: bob\n  keyauth_credentials:\n  - key: ${SHOP_API_KEY}\n",
+    );
+    gw.carl()
+        .env("SHOP_API_KEY", "shop-key-from-env-clash")
+        .args(["-vvv", "reconcile", "--apply", "-f", &team])
+        .assert()
+        .code(1)
+        .stdout(contains("key (sensitive)"));
 }
 
 /// Logs and plans piped to a file or CI log carry no colour codes, even without

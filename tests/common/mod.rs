@@ -281,6 +281,17 @@ impl Carl {
         }
     }
 
+    /// Starts carl with its output thrown away: for long runs a test only kills (a
+    /// captured output nobody reads would fill its pipe and stall carl).
+    pub fn spawn_unheard(&mut self) -> std::process::Child {
+        use std::process::Stdio;
+        self.cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start carl")
+    }
+
     /// Runs carl, checks its output for secrets, and returns it for assertions.
     pub fn assert(&mut self) -> assert_cmd::assert::Assert {
         let cmd = std::mem::replace(&mut self.cmd, std::process::Command::new("false"));
@@ -369,6 +380,7 @@ pub fn secrets_in(text: &str) -> Vec<String> {
         "secret",
         "client_secret",
         "private_key",
+        "jwk",
         "token",
         "api_key",
         "access_token",

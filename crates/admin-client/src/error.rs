@@ -67,7 +67,7 @@ impl Error {
         retry_after: Option<std::time::Duration>,
     ) -> Error {
         let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
-        let message = body
+        let raw = body
             .get("message")
             .and_then(Value::as_str)
             .map(str::to_owned)
@@ -80,6 +80,10 @@ impl Error {
                     text.chars().take(200).collect()
                 }
             });
+        // Made readable and stripped of secrets once, here: every way the error is
+        // shown (Display, logs, reports) then shows only this.
+        let message = unique_violation(&body)
+            .unwrap_or_else(|| redact_declared_values(&redact_unique_values(&raw)));
         Error::Api {
             method,
             path: path.to_owned(),
@@ -129,29 +133,57 @@ impl Error {
     /// error's text for other errors.
     pub fn kong_message(&self) -> String {
         match self {
-            Error::Api { message, body, .. } => {
-                let fields = body.get("fields").and_then(Value::as_object);
-                match (body.get("code").and_then(Value::as_u64), fields) {
-                    (Some(5), Some(fields)) if !fields.is_empty() => {
-                        let clash: Vec<String> = fields
-                            .iter()
-                            .map(|(field, value)| match value {
-                                _ if is_secret_field(field) => format!("{field} (sensitive)"),
-                                Value::String(s) => format!("{field} '{s}'"),
-                                other => format!("{field} {other}"),
-                            })
-                            .collect();
-                        format!(
-                            "unique constraint violated on {} (another entity has it)",
-                            clash.join(" and ")
-                        )
-                    }
-                    _ => redact_declared_values(message),
-                }
-            }
+            Error::Api { message, .. } => message.clone(),
             other => other.to_string(),
         }
     }
+}
+
+/// A unique violation (code 5, whose `fields` are the values that clash) in words,
+/// secret values left out.
+fn unique_violation(body: &Value) -> Option<String> {
+    let fields = body.get("fields").and_then(Value::as_object)?;
+    if body.get("code").and_then(Value::as_u64) != Some(5) || fields.is_empty() {
+        return None;
+    }
+    let clash: Vec<String> = fields
+        .iter()
+        .map(|(field, value)| match value {
+            _ if is_secret_field(field) => format!("{field} (sensitive)"),
+            Value::String(s) => format!("{field} '{s}'"),
+            other => format!("{field} {other}"),
+        })
+        .collect();
+    Some(format!(
+        "unique constraint violated on {} (another entity has it)",
+        clash.join(" and ")
+    ))
+}
+
+/// Kong's own unique-violation text quotes the clashing values as a Lua table:
+/// `UNIQUE violation detected on '{key="hunter2"}'`. A secret field's value is
+/// replaced by `(sensitive)`.
+fn redact_unique_values(message: &str) -> String {
+    const ON: &str = "violation detected on '{";
+    let Some(start) = message.find(ON).map(|at| at + ON.len()) else {
+        return message.to_owned();
+    };
+    let Some(len) = message[start..].find("}'") else {
+        return message.to_owned();
+    };
+    let pairs: Vec<String> = message[start..start + len]
+        .split(',')
+        .map(|pair| match pair.split_once('=') {
+            Some((field, _)) if is_secret_field(field.trim()) => format!("{field}=(sensitive)"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!(
+        "{}{}{}",
+        &message[..start],
+        pairs.join(","),
+        &message[start + len..]
+    )
 }
 
 /// One entity a DB-less Kong refused in a configuration (`POST /config` with
@@ -298,6 +330,14 @@ mod tests {
             e.kong_message(),
             "unique constraint violated on key (sensitive) (another entity has it)"
         );
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        // Without `fields`, Kong's own text is shown, the secret value taken out.
+        let bare = br#"{"code":5,"message":"UNIQUE violation detected on '{consumer={id=\"c1\"}, key=\"hunter2\"}'"}"#;
+        let e = Error::api(Method::POST, "/key-auths", StatusCode::CONFLICT, bare, None);
+        let shown = e.to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("key=(sensitive)"), "{shown}");
+        assert!(shown.contains("consumer={id=\"c1\"}"), "{shown}");
         let plain = Error::api(Method::GET, "/", StatusCode::BAD_GATEWAY, b"", None);
         assert_eq!(plain.kong_message(), "Bad Gateway");
         assert!(plain.is_transient());

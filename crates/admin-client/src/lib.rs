@@ -30,9 +30,13 @@ pub use retry::RetryConfig;
 /// The largest page Kong serves (`size` 1..1000): the fewest requests per kind.
 pub const PAGE_SIZE: usize = 1000;
 
-/// The most pages carl follows in one read: a `next` that never ends would loop
-/// forever, and Kong's cannot exceed this.
+/// The most pages carl follows in one read: more is not a gateway (a billion
+/// entities) but an Admin API whose `next` never ends, and the read fails.
 const MAX_PAGES: usize = 1_000_000;
+
+/// The largest answer carl reads by default: Kong's largest page (1,000 plugins with
+/// big configurations) is a few megabytes; more is not an Admin API answer.
+pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
 
 /// Installs the ring crypto provider for rustls once per process. reqwest is built
 /// without a provider (crates.md §2), so this must run before any client is built.
@@ -59,6 +63,8 @@ pub struct ClientConfig {
     pub workspace: Option<String>,
     pub tls: TlsConfig,
     pub retry: RetryConfig,
+    /// Answers larger than this are refused unread ([`MAX_RESPONSE_BYTES`]).
+    pub max_response_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -71,6 +77,7 @@ impl Default for ClientConfig {
             workspace: None,
             tls: TlsConfig::default(),
             retry: RetryConfig::default(),
+            max_response_bytes: MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -92,6 +99,10 @@ pub struct AdminClient {
     version: Arc<OnceLock<KongVersion>>,
     /// HTTP requests sent, retries included; shared by clones.
     sent: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether the Admin API has answered once: a connection closed after that is the
+    /// network, not a refused certificate.
+    answered: Arc<std::sync::atomic::AtomicBool>,
+    max_response_bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -110,11 +121,6 @@ impl AdminClient {
             &config.headers,
             config.timeout,
         )?;
-        if config.tls.skip_verify {
-            tracing::warn!(
-                "TLS verification is off (--tls-skip-verify): anyone between carl and Kong can read and change what carl sends, credentials included"
-            );
-        }
         let prefix = config
             .workspace
             .as_deref()
@@ -135,6 +141,8 @@ impl AdminClient {
             prefix,
             version: Arc::default(),
             sent: Arc::default(),
+            answered: Arc::default(),
+            max_response_bytes: config.max_response_bytes,
         })
     }
 
@@ -249,17 +257,13 @@ impl AdminClient {
         keep: impl Fn(&Object) -> bool,
         mut sink: impl FnMut(Vec<Object>),
     ) -> Result<(), Error> {
-        // A `next` that never ends would loop forever; Kong's cannot exceed this.
-        let mut pages_left = MAX_PAGES;
+        let mut chain = Chain::default();
         loop {
             let page = self.page(&path, what).await?;
             sink(page.data.into_iter().filter(|e| keep(e)).collect());
             match page.next {
-                Some(next) if pages_left > 0 => {
-                    pages_left -= 1;
-                    path = self.relative(next);
-                }
-                _ => break,
+                Some(next) => path = chain.follow(what, self.relative(next))?,
+                None => break,
             }
         }
         Ok(())
@@ -271,10 +275,21 @@ impl AdminClient {
             .retry
             .run(|| self.send_once(Method::GET, path, None))
             .await?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+        let page: Page = serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
             path: path.to_owned(),
             message: format!("not a page of {what}: {e}"),
-        })
+        })?;
+        // carl asks for pages of PAGE_SIZE: a longer one is not Kong's paging.
+        if page.data.len() > PAGE_SIZE {
+            return Err(Error::Decode {
+                path: path.to_owned(),
+                message: format!(
+                    "a page of {} {what}, more than the {PAGE_SIZE} asked for",
+                    page.data.len()
+                ),
+            });
+        }
+        Ok(page)
     }
 
     /// The live state of `kinds`, kinds read concurrently.
@@ -328,8 +343,7 @@ impl AdminClient {
         let mut upstreams: VecDeque<String> = VecDeque::new();
         let mut in_flight: FuturesUnordered<BoxFuture<'_, Result<Done, Error>>> =
             FuturesUnordered::new();
-        // A `next` that never ends would loop forever; Kong's cannot exceed this.
-        let mut pages_left = MAX_PAGES;
+        let mut chains: std::collections::HashMap<Kind, Chain> = Default::default();
         loop {
             while in_flight.len() < self.parallelism {
                 if let Some((kind, path)) = pages.pop_front() {
@@ -359,9 +373,12 @@ impl AdminClient {
                         }));
                     }
                     live.extend(kind, page.data);
-                    if let Some(next) = page.next.filter(|_| pages_left > 0) {
-                        pages_left -= 1;
-                        pages.push_back((kind, self.relative(next)));
+                    if let Some(next) = page.next {
+                        let next = chains
+                            .entry(kind)
+                            .or_default()
+                            .follow(kong.path(kind), self.relative(next))?;
+                        pages.push_back((kind, next));
                     }
                 }
                 Done::Targets(targets) => live.extend(Kind::Target, targets),
@@ -511,12 +528,11 @@ impl AdminClient {
             .send()
             .await
             .map_err(|e| self.annotate(Error::transport(&method, path, &self.base, e)))?;
+        self.answered
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let status = response.status();
         let retry_after = retry::retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Error::transport(&method, path, &self.base, e))?;
+        let bytes = self.body(&method, path, response).await?;
         tracing::debug!(%method, path, status = status.as_u16(), "response");
         if status.is_success() {
             return Ok(bytes);
@@ -525,10 +541,71 @@ impl AdminClient {
     }
 }
 
+/// The pages of one list, as `next` links them: a link read before, or more than
+/// [`MAX_PAGES`] of them, is an Admin API that would keep carl reading forever.
+#[derive(Default)]
+struct Chain {
+    seen: std::collections::HashSet<String>,
+}
+
+impl Chain {
+    fn follow(&mut self, what: &str, next: String) -> Result<String, Error> {
+        if self.seen.len() >= MAX_PAGES {
+            return Err(Error::Decode {
+                path: next,
+                message: format!("more than {MAX_PAGES} pages of {what}: the paging never ends"),
+            });
+        }
+        if !self.seen.insert(next.clone()) {
+            return Err(Error::Decode {
+                message: format!("the pages of {what} loop: `next` points to a page already read"),
+                path: next,
+            });
+        }
+        Ok(next)
+    }
+}
+
 impl AdminClient {
-    /// Adds what carl knows and the error does not: over HTTPS without a client
-    /// certificate, a connection closed right after the handshake is how a TLS 1.3
-    /// server refuses a client that sent none.
+    /// An answer's body, refused past `max_response_bytes` (announced or streamed):
+    /// memory stays bounded whatever the other end sends.
+    async fn body(
+        &self,
+        method: &Method,
+        path: &str,
+        mut response: reqwest::Response,
+    ) -> Result<bytes::Bytes, Error> {
+        let max = self.max_response_bytes;
+        let too_large = |n: String| Error::Decode {
+            path: path.to_owned(),
+            message: format!(
+                "the answer is {n} bytes, more than the {} MiB carl reads",
+                max >> 20
+            ),
+        };
+        if let Some(n) = response.content_length()
+            && n > max as u64
+        {
+            return Err(too_large(n.to_string()));
+        }
+        let announced = response.content_length().unwrap_or(0) as usize;
+        let mut body = bytes::BytesMut::with_capacity(announced);
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Error::transport(method, path, &self.base, e))?
+        {
+            if body.len() + chunk.len() > max {
+                return Err(too_large(format!("over {}", body.len() + chunk.len())));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+
+    /// Adds what carl knows and the error does not: over HTTPS, before the Admin API
+    /// has ever answered, a connection closed right after the handshake is how a TLS
+    /// 1.3 server refuses a client certificate, or the lack of one.
     pub(crate) fn annotate(&self, e: Error) -> Error {
         match e {
             Error::Transport {
@@ -539,7 +616,7 @@ impl AdminClient {
                 timeout,
                 ..
             } if self.base.starts_with("https://")
-                && self.tls.client_cert.is_none()
+                && !self.answered.load(std::sync::atomic::Ordering::Relaxed)
                 && [
                     "connection closed",
                     "channel closed",
@@ -553,14 +630,22 @@ impl AdminClient {
                 .iter()
                 .any(|c| cause.to_ascii_lowercase().contains(c)) =>
             {
+                // With TLS 1.3 the server judges the client's certificate after the
+                // client thinks the handshake is done: its refusal arrives as a
+                // closed connection.
+                let guess = match self.tls.client_cert {
+                    None => {
+                        "it probably requires a client certificate (--tls-client-cert and --tls-client-key)"
+                    }
+                    Some(_) => {
+                        "it probably refused carl's client certificate (not signed by a CA it trusts, or expired)"
+                    }
+                };
                 Error::Transport {
                     method,
                     path,
                     addr,
-                    cause: format!(
-                        "the Admin API closed the TLS connection: it probably requires a client certificate \
-                         (--tls-client-cert and --tls-client-key) ({cause})"
-                    ),
+                    cause: format!("the Admin API closed the TLS connection: {guess} ({cause})"),
                     timeout,
                     retryable: false,
                 }

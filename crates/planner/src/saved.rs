@@ -20,6 +20,10 @@ use crate::{Plan, Summary, render};
 /// The version of the saved-plan format; a reader refuses others.
 pub const SAVED_FORMAT_VERSION: u32 = 1;
 
+/// The largest plan file carl reads (a bound on memory, far above any real plan's
+/// size: see docs/reliability.md).
+pub const MAX_PLAN_FILE_BYTES: u64 = 512 << 20;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedPlan {
     pub format_version: u32,
@@ -71,6 +75,32 @@ impl SavedPlan {
         let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
         text.push('\n');
         text
+    }
+
+    /// Reads the plan file at `path`: one larger than [`MAX_PLAN_FILE_BYTES`] is
+    /// refused before it is read.
+    pub fn read(path: &std::path::Path) -> Result<SavedPlan, String> {
+        use std::io::Read;
+        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let size = file.metadata().map_err(|e| e.to_string())?.len();
+        let too_large = || {
+            format!(
+                "not a carl plan file: larger than {} MiB",
+                MAX_PLAN_FILE_BYTES >> 20
+            )
+        };
+        if size > MAX_PLAN_FILE_BYTES {
+            return Err(too_large());
+        }
+        let mut text = String::new();
+        // Bounded even if the file grows (or is a pipe) while it is read.
+        file.take(MAX_PLAN_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("not a carl plan file: {e}"))?;
+        if text.len() as u64 > MAX_PLAN_FILE_BYTES {
+            return Err(too_large());
+        }
+        SavedPlan::from_json(&text)
     }
 
     /// Reads a saved plan, refusing another format version or a damaged file.

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     let result = match task.as_deref() {
         Some("demo") => demo(),
         Some("gen") => gen_task(&rest),
+        Some("chaos") => chaos::run(&root(), &rest),
         Some("bench") => match rest.first().map(String::as_str) {
             Some("load") => bench::load(&root(), &rest[1..]),
             Some("plan") => bench::plan(&root(), &rest[1..]),
@@ -33,7 +34,9 @@ fn main() -> ExitCode {
                  gen     write a generated gateway: --services N [--mutate PCT] [--tag T] [--seed S] [--out FILE]\n  \
                  bench   the scenario matrix against kong-sim (no-op plan, 10% change, create, delete\n          \
                  at sizes x latencies x parallelisms; --smoke for CI); `bench load` times carl\n          \
-                 validate, `bench plan` a no-op plan's phases"
+                 validate, `bench plan` a no-op plan's phases\n  \
+                 chaos   the reliability suite's long runs: faults x rates x jitter on a 2,000-service\n          \
+                 apply, 20 kills; [--services N] [--only matrix|kills]"
             );
             Ok(())
         }
@@ -57,7 +60,8 @@ fn target_dir(root: &Path) -> PathBuf {
 }
 
 mod bench;
-mod generate;
+mod chaos;
+use carl_testkit::generate;
 mod matrix;
 mod plot;
 
