@@ -456,6 +456,52 @@ fn teams_with_select_tags_share_a_gateway() {
     assert_eq!(gw.call("GET", "/services/b1", None).0, 200);
 }
 
+/// A team cannot see another team's entities, so it may declare one of the same
+/// name. Its create must then fail on Kong's unique name, never overwrite: carl's
+/// deterministic ids include the select tags, because a `PUT /services/{id}` to the
+/// other team's id would be an upsert that silently takes over their service (and the
+/// traffic of their routes).
+#[test]
+fn a_team_cannot_take_over_another_teams_entity_of_the_same_name() {
+    let gw = Gateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    let payments = write(
+        dir.path(),
+        "payments.yaml",
+        "_format_version: \"3.0\"\n_info:\n  select_tags: [team-payments]\nservices:\n\
+         - name: payments\n  host: payments.internal\n  routes:\n  - name: pay\n    paths: [/pay]\n",
+    );
+    let intruder = write(
+        dir.path(),
+        "intruder.yaml",
+        "_format_version: \"3.0\"\n_info:\n  select_tags: [team-x]\nservices:\n\
+         - name: payments\n  host: evil.example.com\n",
+    );
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &payments])
+        .assert()
+        .code(0);
+    let before = gw.call("GET", "/services/payments", None).1;
+    gw.carl()
+        .args(["reconcile", "--apply", "-f", &intruder])
+        .assert()
+        .code(1)
+        .stdout(contains(
+            "+ service \"payments\": 409 unique constraint violated on name 'payments'",
+        ));
+    let after = gw.call("GET", "/services/payments", None).1;
+    assert_eq!(
+        after["host"], "payments.internal",
+        "not taken over: {after}"
+    );
+    assert_eq!(after["id"], before["id"]);
+    assert_eq!(after["tags"], json!(["team-payments"]));
+    gw.carl()
+        .args(["reconcile", "--check", "-f", &payments])
+        .assert()
+        .code(0);
+}
+
 /// carl reads the gateway while the files load when no file says `_info`. A file
 /// that selects tags without those five characters in its text (an escaped key) is
 /// still planned within its tags: the loaded select tags are the truth, and the

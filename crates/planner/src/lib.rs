@@ -231,6 +231,16 @@ pub fn plan(
         replaced: HashMap::new(),
         builder: order::Builder::with_capacity(desired.entities.len() + live.len()),
         names: HashMap::new(),
+        id_scope: desired
+            .select_tags
+            .as_ref()
+            .map(|(tags, _)| {
+                let mut tags = tags.clone();
+                tags.sort();
+                tags.dedup();
+                tags.join(",")
+            })
+            .filter(|s| !s.is_empty()),
     };
     // Each kind's desired entities, found once: scanning the whole file once per kind
     // costs a cache miss per entity per kind on a large gateway.
@@ -302,9 +312,25 @@ struct Planner<'a> {
     /// id → label of every entity others can refer to (services, consumers...): how
     /// ops show their parents.
     names: HashMap<String, String>,
+    /// The file's select tags, sorted: part of every new id. Two teams that both
+    /// declare a service `payments` must not derive the same id, or the second team's
+    /// `PUT /services/{id}` (an upsert) would silently take over the first team's
+    /// service, which it cannot even see. With distinct ids Kong refuses the second
+    /// create on the unique name instead.
+    id_scope: Option<String>,
 }
 
 impl<'a> Planner<'a> {
+    /// The deterministic id of a new entity (DESIGN.md decision 5), within the file's
+    /// scope. Untagged files keep the unscoped ids carl has always written.
+    fn new_id(&self, kind: Kind, key: &str) -> String {
+        match &self.id_scope {
+            None => carl_model::deterministic_id(kind, key),
+            Some(scope) => carl_model::deterministic_id(kind, &format!("{key}\u{0}tags:{scope}")),
+        }
+        .to_string()
+    }
+
     fn schema(&self, kind: Kind, entity: &Object) -> &'a Schema {
         let (schemas, plugins): (&'a Schemas, &'a HashMap<String, Schema>) =
             (self.schemas, self.plugin_schemas);
@@ -447,7 +473,7 @@ impl<'a> Planner<'a> {
             let n = generated.entry(consumer.clone()).or_default();
             *n += 1;
             let key = format!("generated:{consumer}#{n}");
-            let id = carl_model::deterministic_id(kind, &key).to_string();
+            let id = self.new_id(kind, &key);
             let same_owner = |o: &&Object| {
                 o.get("consumer").and_then(carl_model::foreign_id) == Some(consumer.as_str())
                     && !taken.contains(live_id(o))
@@ -479,10 +505,7 @@ impl<'a> Planner<'a> {
             let id = match (m, &r.explicit_id) {
                 (Some(o), _) => live_id(o).to_owned(),
                 (None, Some(id)) => id.clone(),
-                (None, None) => {
-                    carl_model::deterministic_id(kind, key.as_deref().unwrap_or_default())
-                        .to_string()
-                }
+                (None, None) => self.new_id(kind, key.as_deref().unwrap_or_default()),
             };
             if referenced {
                 self.ids.insert((kind, format!("id:{id}")), id.clone());
