@@ -5,10 +5,19 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
+/// `carl --version`: carl's version and the Kong versions it works with (the same
+/// words as `carl_admin_client::SUPPORTED`, which a test keeps in step).
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nsupports: Kong Gateway 3.x (OSS and Enterprise) fully; 2.8 for reading (ping, dump)",
+    "\noffline schemas: Kong 3.9.1 (carl validate; online runs use the gateway's own)"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "carl",
     version,
+    long_version = LONG_VERSION,
     about = "Declarative reconciler for Kong Gateway: plan, apply and drift-check a gateway from a YAML file.",
     long_about = "Declarative reconciler for Kong Gateway.\n\n\
         Keep your gateway (services, routes, plugins, consumers and credentials, upstreams and targets, certificates, vaults, keys) in a Kong declarative file in git. carl diffs it \
@@ -115,8 +124,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CARL_NO_COLOR")]
     pub no_color: bool,
 
-    /// More logging on stderr (-v info, -vv debug, -vvv trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    /// More logging on stderr (-v info, -vv debug, -vvv trace; CARL_VERBOSE=1..3).
+    /// CARL_LOG takes a tracing filter for finer control.
+    #[arg(short, long, global = true, env = "CARL_VERBOSE", action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 
     /// Only errors on stderr.
@@ -160,6 +170,32 @@ pub enum Command {
         The dump includes secrets (credential keys, passwords, private keys) unless\n\
         --redact-secrets: store it as you store those secrets.")]
     Dump(DumpArgs),
+    /// Print a shell completion script to stdout.
+    #[command(after_help = "Examples:\n  \
+        carl completions bash > ~/.local/share/bash-completion/completions/carl\n  \
+        carl completions zsh  > \"${fpath[1]}/_carl\"\n  \
+        carl completions fish > ~/.config/fish/completions/carl.fish\n  \
+        carl completions powershell >> $PROFILE")]
+    Completions(CompletionsArgs),
+    /// Write carl's man pages (carl.1, carl-reconcile.1, ...) to a directory.
+    #[command(after_help = "Examples:\n  \
+        carl man --dir ~/.local/share/man/man1 && man carl-reconcile\n  \
+        cargo xtask man                  # in a clone: target/man/man1, then checked with man")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(env = "CARL_SHELL", value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages to (created if missing).
+    #[arg(long, env = "CARL_MAN_DIR", value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -236,13 +272,13 @@ pub struct ValidateArgs {
 #[command(group(ArgGroup::new("mode").required(true).args(["plan", "apply", "check"])))]
 pub struct ReconcileArgs {
     /// Print what would change; write nothing.
-    #[arg(long)]
+    #[arg(long, env = "CARL_PLAN")]
     pub plan: bool,
     /// Make the gateway match the files, then report each change.
-    #[arg(long)]
+    #[arg(long, env = "CARL_APPLY")]
     pub apply: bool,
     /// Exit 2 and list the drift when the gateway no longer matches the files.
-    #[arg(long)]
+    #[arg(long, env = "CARL_CHECK")]
     pub check: bool,
 
     #[command(flatten)]
@@ -251,6 +287,19 @@ pub struct ReconcileArgs {
     /// Output format of the plan (stdout).
     #[arg(long, env = "CARL_FORMAT", value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+
+    /// Also write the plan (the drift with --check) in FORMAT to FILE, as
+    /// `markdown=plan.md` or `gitlab-report=plan-report.json` (repeatable; FORMAT is one
+    /// of --format's). One read of the gateway serves the log, the merge request comment
+    /// and the widget.
+    #[arg(
+        long = "report",
+        env = "CARL_REPORTS",
+        value_delimiter = ',',
+        value_name = "FORMAT=FILE",
+        value_parser = parse_report
+    )]
+    pub reports: Vec<(PlanFormat, PathBuf)>,
 
     /// With --plan: also save the plan to FILE (JSON, no secret values) for
     /// `--apply --plan-file FILE` on main.
@@ -291,6 +340,22 @@ pub enum PlanFormat {
     Markdown,
     /// For machines: docs/plan-format.md.
     Json,
+    /// For GitLab's merge request widget (a Terraform report artefact):
+    /// {"create": N, "update": N, "delete": N}.
+    GitlabReport,
+}
+
+fn parse_report(s: &str) -> Result<(PlanFormat, PathBuf), String> {
+    let (format, file) = s
+        .split_once('=')
+        .ok_or("expected FORMAT=FILE, e.g. markdown=plan.md")?;
+    let format = PlanFormat::from_str(format, false).map_err(|_| {
+        format!("unknown format '{format}': expected text, markdown, json or gitlab-report")
+    })?;
+    if file.is_empty() {
+        return Err("expected a file after '='".into());
+    }
+    Ok((format, PathBuf::from(file)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -309,5 +374,54 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_has_a_carl_variable_shown_in_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                match arg.get_env().and_then(|e| e.to_str()) {
+                    Some(env) if env.starts_with("CARL_") && !arg.is_hide_env_set() => {}
+                    _ => missing.push(format!("{path} --{id}")),
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "carl", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "flags without a CARL_* variable: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn the_long_version_names_the_supported_kong_versions() {
+        assert!(
+            LONG_VERSION.contains(carl_admin_client::SUPPORTED),
+            "{LONG_VERSION:?} should contain {:?}",
+            carl_admin_client::SUPPORTED
+        );
+    }
+
+    #[test]
+    fn a_report_is_a_format_and_a_file() {
+        assert_eq!(
+            parse_report("gitlab-report=out/report.json").unwrap(),
+            (PlanFormat::GitlabReport, PathBuf::from("out/report.json"))
+        );
+        assert!(parse_report("plan.md").unwrap_err().contains("FORMAT=FILE"));
+        assert!(
+            parse_report("html=plan.html")
+                .unwrap_err()
+                .contains("unknown format 'html'")
+        );
+        assert!(parse_report("markdown=").is_err());
     }
 }

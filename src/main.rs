@@ -4,6 +4,7 @@
 mod apply;
 mod cli;
 mod connect;
+mod docs;
 mod gateway;
 mod output;
 mod reconcile;
@@ -49,6 +50,8 @@ fn main() -> ExitCode {
             cli::Command::Validate(args) => reconcile::validate(&cli.global, &args).await,
             cli::Command::Ping(args) => gateway::ping(&cli.global, &args).await,
             cli::Command::Dump(args) => gateway::dump(&cli.global, &args).await,
+            cli::Command::Completions(args) => docs::completions(args.shell),
+            cli::Command::Man(args) => docs::man(&args.dir),
         }
     });
     ExitCode::from(code)

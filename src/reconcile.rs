@@ -235,6 +235,10 @@ pub async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> u8 {
         }
     };
 
+    if let Err(e) = write_reports(&plan, &args.reports) {
+        report_error(e);
+        return EXIT_ERROR;
+    }
     if args.check {
         return check(&plan, args.format);
     }
@@ -408,12 +412,30 @@ async fn read_schemas(
     (schemas, warnings)
 }
 
-fn print_plan(plan: &Plan, format: PlanFormat) {
-    let text = match format {
+fn rendered(plan: &Plan, format: PlanFormat) -> String {
+    match format {
         PlanFormat::Text => render::text(plan),
         PlanFormat::Markdown => render::markdown(plan),
         PlanFormat::Json => render::json(plan) + "\n",
-    };
+        PlanFormat::GitlabReport => render::gitlab_report(plan) + "\n",
+    }
+}
+
+/// `--report FORMAT=FILE`: the plan in other formats, for the pipeline's comment and
+/// widget. Written before any change is applied, so a failed apply still has them.
+fn write_reports(plan: &Plan, reports: &[(PlanFormat, std::path::PathBuf)]) -> Result<(), String> {
+    for (format, path) in reports {
+        // Files get no colour, whatever the terminal.
+        let text = render::strip_ansi(&rendered(plan, *format));
+        std::fs::write(path, text)
+            .map_err(|e| format!("cannot write the report {}: {e}", path.display()))?;
+        tracing::info!(file = %path.display(), "report written");
+    }
+    Ok(())
+}
+
+fn print_plan(plan: &Plan, format: PlanFormat) {
+    let text = rendered(plan, format);
     let mut out = anstream::stdout();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();

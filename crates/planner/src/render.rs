@@ -213,6 +213,14 @@ pub fn strip_ansi(s: &str) -> String {
 /// The plan as JSON (`docs/plan-format.md`): `format_version`, `summary`, `ops` with
 /// kind, id, label, action, changed fields and dependencies. Secret values are
 /// replaced by [`SENSITIVE`], in changes and in request bodies.
+/// What GitLab's merge request widget reads from a Terraform report artefact
+/// (`artifacts:reports:terraform`): `{"create": N, "update": N, "delete": N}`. A
+/// replacement counts as a delete and a create, as the plan's summary line says.
+pub fn gitlab_report(plan: &Plan) -> String {
+    let s = plan.summary;
+    serde_json::json!({"create": s.create, "update": s.update, "delete": s.delete}).to_string()
+}
+
 pub fn json(plan: &Plan) -> String {
     serde_json::to_string_pretty(&json_value(plan)).unwrap_or_default()
 }

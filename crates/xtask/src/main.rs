@@ -16,6 +16,8 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("gen") => gen_task(&rest),
         Some("chaos") => chaos::run(&root(), &rest),
+        Some("man") => dist::man(&root()),
+        Some("dist") => dist::dist(&root(), &rest),
         Some("bench") => match rest.first().map(String::as_str) {
             Some("load") => bench::load(&root(), &rest[1..]),
             Some("plan") => bench::plan(&root(), &rest[1..]),
@@ -36,7 +38,10 @@ fn main() -> ExitCode {
                  at sizes x latencies x parallelisms; --smoke for CI); `bench load` times carl\n          \
                  validate, `bench plan` a no-op plan's phases\n  \
                  chaos   the reliability suite's long runs: faults x rates x jitter on a 2,000-service\n          \
-                 apply, 20 kills; [--services N] [--only matrix|kills]"
+                 apply, 20 kills; [--services N] [--only matrix|kills]\n  \
+                 man     write carl's man pages to target/man/man1 and render each with man\n  \
+                 dist    build the static musl carl into dist/ (installing musl-tools and the\n          \
+                 target where it can), check it; --image also builds the image with podman"
             );
             Ok(())
         }
@@ -61,6 +66,7 @@ fn target_dir(root: &Path) -> PathBuf {
 
 mod bench;
 mod chaos;
+mod dist;
 use carl_testkit::generate;
 mod matrix;
 mod plot;
@@ -79,7 +85,8 @@ fn gen_task(args: &[String]) -> Result<(), String> {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// Stops kong-sim however the demo ends.
