@@ -229,14 +229,33 @@ fn an_apply_through_every_fault_converges_entity_for_entity() {
 fn chaos_matrix() {
     let dir = tempfile::tempdir().unwrap();
     let (file, text) = generated(dir.path(), chaos_services(), 0);
-    let mut rows = Vec::new();
-    for fault in Fault::ALL {
-        for rate in [0.01, 0.05] {
-            for jitter_ms in [0, 200] {
-                rows.push(chaos_run(&file, &text, fault, rate, jitter_ms));
-                save("matrix.json", &rows);
-            }
-        }
+    // `CARL_CHAOS_FROM=N` resumes a matrix cut short: the first N rows are those
+    // already saved in matrix.json.
+    let from: usize = std::env::var("CARL_CHAOS_FROM")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    if from > 0 {
+        let dir = std::env::var_os("CARL_CHAOS_OUT").expect("CARL_CHAOS_FROM needs CARL_CHAOS_OUT");
+        let saved = std::fs::read_to_string(Path::new(&dir).join("matrix.json")).unwrap();
+        rows = serde_json::from_str(&saved).unwrap();
+        assert!(
+            rows.len() >= from,
+            "only {} rows saved, cannot resume from {from}",
+            rows.len()
+        );
+        rows.truncate(from);
+    }
+    let combinations = Fault::ALL.into_iter().flat_map(|fault| {
+        [0.01, 0.05]
+            .into_iter()
+            .flat_map(move |rate| [0, 200].map(|jitter| (fault, rate, jitter)))
+    });
+    for (fault, rate, jitter_ms) in combinations.skip(from) {
+        let run = chaos_run(&file, &text, fault, rate, jitter_ms);
+        rows.push(serde_json::to_value(&run).unwrap());
+        save("matrix.json", &rows);
     }
 }
 

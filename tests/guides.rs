@@ -46,7 +46,9 @@ fn blocks(markdown: &str) -> Vec<Block> {
 }
 
 fn guide(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -160,7 +162,9 @@ fn the_file_format_example_applies_and_converges() {
     let leaf = rcgen::generate_simple_self_signed(vec!["shop.example.com".into()]).unwrap();
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap();
+    let ca = ca
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
     let signing = rcgen::KeyPair::generate().unwrap();
     let secrets = [
         ("SHOP_TLS_KEY", leaf.signing_key.serialize_pem()),
@@ -182,7 +186,10 @@ fn the_file_format_example_applies_and_converges() {
         ("carl validate -f gateway.yaml", 0),
         ("carl reconcile --apply -f gateway.yaml", 0),
         ("carl reconcile --check -f gateway.yaml", 0),
-        ("ACTIVE_COLOR=green carl reconcile --check -f gateway.yaml", 2),
+        (
+            "ACTIVE_COLOR=green carl reconcile --check -f gateway.yaml",
+            2,
+        ),
     ] {
         let out = shell(&gw, dir.path(), line, &env).output().unwrap();
         let text = format!(

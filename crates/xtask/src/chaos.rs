@@ -3,7 +3,8 @@
 //! tables of `docs/reliability.md`.
 //!
 //! `--services N` changes the matrix's gateway (2,000 services by default); `--only
-//! matrix|kills` runs one of the two.
+//! matrix|kills` runs one of the two; `--from N` resumes a matrix cut short after the
+//! N rows its matrix.json holds (the kills' figures stay as they are).
 
 use std::path::Path;
 use std::process::Command;
@@ -14,11 +15,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let out = crate::target_dir(root).join("chaos");
     let mut filter = None;
     let mut services = None;
+    let mut from = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--services" => services = Some(value()?.clone()),
+            "--from" => from = Some(value()?.clone()),
             "--only" => {
                 filter = Some(match value()?.as_str() {
                     "matrix" => "chaos_matrix",
@@ -29,7 +32,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
             other => return Err(format!("chaos: unknown argument '{other}'")),
         }
     }
-    let _ = std::fs::remove_dir_all(&out);
+    // `--from N` resumes the matrix after its first N rows, kept in matrix.json.
+    match &from {
+        Some(_) => filter = Some("chaos_matrix"),
+        None => {
+            let _ = std::fs::remove_dir_all(&out);
+        }
+    }
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root)
         .args(["test", "--release", "-p", "carl", "--test", "chaos", "--"])
@@ -37,6 +46,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         .env("CARL_CHAOS_OUT", &out);
     if let Some(f) = filter {
         cmd.args([f, "--exact"]);
+    }
+    if let Some(n) = from {
+        cmd.env("CARL_CHAOS_FROM", n);
     }
     if let Some(n) = services {
         cmd.env("CARL_CHAOS_SERVICES", n);
