@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Gateway, write};
 use predicates::str::contains;
@@ -63,19 +63,6 @@ fn assert_converged(gw: &Gateway, file: &str, n: usize) {
         .args(["reconcile", "--check", "-f", file])
         .assert()
         .code(0);
-}
-
-/// Waits until kong-sim has counted `k` writes, while `running` is still going.
-fn wait_for_writes(gw: &Gateway, running: &mut common::RunningCarl, k: u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while gw.writes().unwrap() < k {
-        assert!(Instant::now() < deadline, "no {k} writes in time");
-        assert!(
-            running.child.try_wait().unwrap().is_none(),
-            "carl ended before {k} writes"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 fn sim(latency_ms: u64) -> Gateway {
@@ -184,7 +171,7 @@ fn a_run_killed_after_k_writes_converges_on_the_next_run() {
             .carl()
             .args(["reconcile", "--apply", "-f", &file])
             .spawn();
-        wait_for_writes(&gw, &mut running, k);
+        gw.wait_for_writes(&mut running.child, 0, k, Duration::from_secs(60));
         running.child.kill().unwrap();
         running.wait();
         let written = gw.writes().unwrap();
@@ -212,7 +199,7 @@ fn ctrl_c_stops_starting_writes_and_reports_what_was_not_run() {
         .carl()
         .args(["reconcile", "--apply", "-f", &file])
         .spawn();
-    wait_for_writes(&gw, &mut running, 20);
+    gw.wait_for_writes(&mut running.child, 0, 20, Duration::from_secs(60));
     let status = std::process::Command::new("kill")
         .args(["-INT", &running.child.id().to_string()])
         .status()

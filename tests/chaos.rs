@@ -292,18 +292,7 @@ fn killed_run(
     if k == 0 {
         std::thread::sleep(Duration::from_millis(30));
     } else {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while gw.writes().unwrap() - before < k {
-            assert!(
-                Instant::now() < deadline,
-                "{scenario}: no {k} writes in time"
-            );
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "{scenario}: carl ended before {k} writes"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        gw.wait_for_writes(&mut child, before, k, Duration::from_secs(120));
     }
     child.kill().unwrap();
     child.wait().unwrap();

@@ -106,3 +106,23 @@ fn bad_fixtures_fail_with_their_place_and_nothing_is_sent() {
         "a wrong file never leads to a request"
     );
 }
+
+/// An alias bomb (9^9 strings once expanded) is refused before it costs anything: in
+/// bounded time and memory, measured on the carl process by the kernel (wait4). With
+/// serde-saphyr's default anchor budget it held 277 MB for 0.6 s before the refusal.
+#[test]
+fn an_alias_bomb_is_refused_in_bounded_time_and_memory() {
+    let bomb =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad/yaml-alias-bomb.yaml");
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("carl"));
+    cmd.args(["validate", "-f"])
+        .arg(&bomb)
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::null());
+    let started = std::time::Instant::now();
+    let (_, code, _, peak_kib) = carl_testkit::measure::run_measured(&mut cmd).unwrap();
+    let wall = started.elapsed();
+    assert_eq!(code, 1, "the bomb must be refused");
+    assert!(peak_kib < 64 * 1024, "peak RSS {} MiB", peak_kib / 1024);
+    assert!(wall < std::time::Duration::from_secs(5), "{wall:?}");
+}

@@ -125,6 +125,30 @@ impl Gateway {
         )
     }
 
+    /// Waits until kong-sim has counted `k` writes after `before` (a [`Self::writes`]
+    /// reading), while `child` still runs: bounded by `limit`, and failing if carl ended
+    /// first. kong-sim only: a real Kong has no counters.
+    pub fn wait_for_writes(
+        &self,
+        child: &mut std::process::Child,
+        before: u64,
+        k: u64,
+        limit: std::time::Duration,
+    ) {
+        let deadline = std::time::Instant::now() + limit;
+        while self.writes().expect("kong-sim's counters") - before < k {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {k} writes in {limit:?}"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "carl ended before {k} writes"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// All requests counted so far; `None` on a real Kong.
     pub fn requests(&self) -> Option<u64> {
         Some(self.stats()?["requests"]["total"].as_u64().unwrap_or(0))

@@ -31,6 +31,11 @@ fn parse_here(text: &str) -> Result<SNode, serde_saphyr::Error> {
     budget.max_events = 12_000_000;
     // Kong's deepest entity (an upstream's healthchecks) nests about 12 levels in a file.
     budget.max_depth = MAX_DEPTH;
+    // What an anchor records is copied in memory (about 250 bytes an event) before any
+    // limit on the expansion is reached: 1M by default let an alias bomb hold 260 MB
+    // for 0.7 s before it was refused. A real file's anchors (shared plugin configs,
+    // defaults merged with `<<:`) record a few hundred events.
+    budget.max_recorded_anchor_events = 100_000;
     let options = serde_saphyr::options! { legacy_octal_numbers: true, budget: Some(budget) };
     serde_saphyr::from_str_with_options(text, options)
 }

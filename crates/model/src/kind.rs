@@ -295,6 +295,9 @@ impl Kind {
     /// Fields whose values are secrets, beyond those Kong's schema marks `encrypted`:
     /// credential keys and secrets, which Kong stores in clear but which authenticate
     /// a consumer. carl never prints their values (DESIGN.md decision 9).
+    ///
+    /// A name is matched as a top-level field or as the last segment of a nested one:
+    /// a key's `private_key` is `pem.private_key` (which Kong also marks `encrypted`).
     pub fn secret_fields(self) -> &'static [&'static str] {
         match self {
             Kind::KeyAuth => &["key"],
