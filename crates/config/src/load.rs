@@ -85,16 +85,30 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     if let Some(i) = msg.find(", set DuplicateKeyPolicy") {
         msg.truncate(i);
     }
+    if msg.starts_with("alias replay") {
+        return "the file exceeds carl's limits for YAML input: its aliases (*ref) expand to \
+                more data than carl reads (an alias bomb?)"
+            .into();
+    }
     if let Some(breach) = msg.split("budget breached: ").nth(1) {
         let what = match breach.split([' ', '{']).next().unwrap_or_default() {
-            "Aliases" | "Anchors" | "RecordedAnchorEvents" => {
-                "its aliases (*ref) expand to more data than carl reads (an alias bomb?)"
+            "Aliases"
+            | "Anchors"
+            | "RecordedAnchorEvents"
+            | "RecordedAnchorBytes"
+            | "MergeKeys"
+            | "AliasAnchorRatio" => {
+                "its aliases (*ref) expand to more data than carl reads (an alias bomb?)".into()
             }
-            "Depth" => "it nests deeper than carl reads (48 levels; a Kong file needs about 12)",
-            "Documents" => "it holds more YAML documents (---) than carl reads",
-            _ => {
+            "Depth" => {
+                "it nests deeper than carl reads (48 levels; a Kong file needs about 12)".into()
+            }
+            "Documents" => "it holds more YAML documents (---) than carl reads".into(),
+            "Nodes" | "Events" | "ScalarBytes" | "InputBytes" => {
                 "it holds more YAML nodes than carl reads in one file: split it into several files"
+                    .into()
             }
+            other => format!("its {other} exceed what carl reads"),
         };
         return format!("the file exceeds carl's limits for YAML input: {what}");
     }

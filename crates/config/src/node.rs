@@ -24,20 +24,39 @@ pub fn parse(text: &str) -> Result<SNode, serde_saphyr::Error> {
 }
 
 fn parse_here(text: &str) -> Result<SNode, serde_saphyr::Error> {
-    // Large gateways are large files (70k entities is ~1M YAML nodes); the budget still
-    // bounds memory and time against alias bombs and runaway input.
+    serde_saphyr::from_str_with_options(text, options())
+}
+
+/// The nodes one file may hold (aliases expanded): 70k entities is ~1M YAML nodes.
+const MAX_NODES: usize = 5_000_000;
+
+/// The limits that bound memory and time against alias bombs and runaway input, and
+/// nothing else: a real file may use an anchor on every one of 20,000 services.
+fn options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
-    budget.max_nodes = 5_000_000;
+    budget.max_nodes = MAX_NODES;
     budget.max_events = 12_000_000;
     // Kong's deepest entity (an upstream's healthchecks) nests about 12 levels in a file.
     budget.max_depth = MAX_DEPTH;
     // What an anchor records is copied in memory (about 250 bytes an event) before any
-    // limit on the expansion is reached: 1M by default let an alias bomb hold 260 MB
-    // for 0.7 s before it was refused. A real file's anchors (shared plugin configs,
+    // limit on the expansion is reached: 1M by default let an alias bomb hold 277 MB
+    // for 0.6 s before it was refused. A real file's anchors (shared plugin configs,
     // defaults merged with `<<:`) record a few hundred events.
     budget.max_recorded_anchor_events = 100_000;
-    let options = serde_saphyr::options! { legacy_octal_numbers: true, budget: Some(budget) };
-    serde_saphyr::from_str_with_options(text, options)
+    // Reusing anchors is what they are for. The defaults (at most 50,000 aliases and
+    // 10,000 merge keys, and no more than 10 aliases per anchor once there are 100)
+    // refused a gateway with `<<: *defaults` on each of its services. What the aliases
+    // expand to is bounded below, and by the node budget.
+    budget.max_aliases = MAX_NODES;
+    budget.max_merge_keys = MAX_NODES;
+    budget.enforce_alias_anchor_ratio = false;
+    let mut alias_limits = serde_saphyr::options::AliasLimits::default();
+    alias_limits.max_total_replayed_events = MAX_NODES;
+    serde_saphyr::options! {
+        legacy_octal_numbers: true,
+        budget: Some(budget),
+        alias_limits: alias_limits,
+    }
 }
 
 /// The deepest nesting carl reads; deeper input is refused with its place (the

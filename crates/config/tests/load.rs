@@ -500,6 +500,41 @@ fn alias_bombs_are_refused_with_a_clear_error() {
     assert!(errs[0].contains("exceeds carl's limits"), "{}", errs[0]);
 }
 
+/// Anchors are for reuse: `<<: *defaults` on every service of a large gateway loads.
+/// serde-saphyr's default budget refused this file (more than 10 aliases per anchor,
+/// 10,000 merge keys, 50,000 aliases) with "more YAML nodes than carl reads".
+#[test]
+fn anchors_may_be_reused_on_every_service_of_a_large_gateway() {
+    let services = 5_001;
+    let mut yaml = String::from("_format_version: \"3.0\"\nservices:\n");
+    for i in 0..services {
+        let (defaults, route, tags) = if i == 0 {
+            let tags: Vec<String> = (0..10).map(|t| format!("&t{t} tag-{t}")).collect();
+            (
+                "&defaults {protocol: https, port: 443, retries: 3}".to_owned(),
+                "&route {protocols: [https], strip_path: false}".to_owned(),
+                tags.join(", "),
+            )
+        } else {
+            let tags: Vec<String> = (0..10).map(|t| format!("*t{t}")).collect();
+            ("*defaults".into(), "*route".into(), tags.join(", "))
+        };
+        yaml.push_str(&format!(
+            "- <<: {defaults}\n  name: svc{i}\n  host: h{i}.internal\n  tags: [{tags}]\n  \
+             routes:\n  - <<: {route}\n    name: r{i}\n    paths: [/p{i}]\n"
+        ));
+    }
+    let state = load(&yaml).unwrap_or_else(|e| panic!("{}", e.diagnostics[0]));
+    assert_eq!(state.entities.len(), 2 * services);
+    let last = state
+        .entities
+        .iter()
+        .find(|e| e.kind == Kind::Service && e.object()["name"] == "svc5000")
+        .unwrap();
+    assert_eq!(last.object()["port"], 443);
+    assert_eq!(last.object()["tags"][9], "tag-9");
+}
+
 /// `may_select_tags` is false only when every file reads and none says `_info`: a
 /// caller may then read the whole gateway while the files load.
 #[test]
