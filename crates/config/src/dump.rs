@@ -27,9 +27,10 @@ pub const REDACTED: &str = "${CARL_REDACTED}";
 /// The live state as a desired-state file.
 ///
 /// Kinds are visited children first, one decoded at a time: each entity is written
-/// (defaults out, references by name) and waits under its parent's id until the
-/// parent's kind comes, so nesting costs one pass, and memory holds the written file
-/// plus one kind.
+/// (defaults out, references by name) and waits under its parent's id, as compact
+/// JSON, until the parent's kind comes; a top-level entity is written out as text as
+/// soon as it is complete. Nesting costs one pass, and memory holds text, not a tree
+/// of the gateway: this runs before every apply, on top of its plan.
 pub fn dump(live: &LiveState, options: &DumpOptions) -> String {
     // Names of entities by id, for references written by name.
     let mut names: HashMap<String, String> = HashMap::new();
@@ -55,24 +56,27 @@ pub fn dump(live: &LiveState, options: &DumpOptions) -> String {
         .map(str::to_owned)
         .collect();
 
-    let mut root = Object::new();
-    root.insert("_format_version".into(), json!("3.0"));
+    let mut header = Object::new();
+    header.insert("_format_version".into(), json!("3.0"));
     if !basic_auths.is_empty() {
         // Passwords come back hashed: `_transform: false` says they are stored as given.
-        root.insert("_transform".into(), json!(false));
+        header.insert("_transform".into(), json!(false));
     }
     drop(basic_auths);
     if !options.select_tags.is_empty() {
-        root.insert(
+        header.insert(
             "_info".into(),
             json!({ "select_tags": options.select_tags }),
         );
     }
-    // Written children by their parent's id, until the parent is written. Children
-    // whose parent is not in the state (read with other select tags) stay here.
-    let mut waiting: HashMap<String, Vec<(Kind, Value)>> = HashMap::new();
+    // Written children (compact JSON) by their parent's id, until the parent is
+    // written. Children whose parent is not in the state (read with other select tags)
+    // stay here.
+    let mut waiting: HashMap<String, Vec<(Kind, String)>> = HashMap::new();
+    // Top-level entities as text, each with its sort name, by kind.
+    let mut sections: Vec<(&'static str, Vec<(String, String)>)> = Vec::new();
     for &kind in Kind::ALL.iter().rev() {
-        let mut top: Vec<Value> = Vec::new();
+        let mut top: Vec<(String, String)> = Vec::new();
         for e in live.of(kind) {
             let parents: Vec<(&str, &str)> = kind
                 .foreign_keys()
@@ -95,27 +99,79 @@ pub fn dump(live: &LiveState, options: &DumpOptions) -> String {
             if let Some(children) = waiting.remove(id) {
                 insert_children(&mut out, children);
             }
+            let out = Value::Object(out);
             match nested {
                 Some((_, parent)) => waiting
                     .entry(parent.to_owned())
                     .or_default()
-                    .push((kind, Value::Object(out))),
-                None => top.push(Value::Object(out)),
+                    .push((kind, out.to_string())),
+                None => top.push((sort_name(kind, &out).to_owned(), item(&out, options.json))),
             }
         }
         if !top.is_empty() {
-            sort(kind, &mut top);
-            root.insert(kind.dao().into(), Value::Array(top));
+            // By name, then by the text, which breaks ties the same way every time.
+            top.sort_unstable();
+            sections.push((kind.dao(), top));
         }
     }
-    let value = Value::Object(root);
-    if options.json {
-        let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
-        text.push('\n');
-        text
-    } else {
-        serde_saphyr::to_string(&value).unwrap_or_default()
+    sections.sort_unstable_by_key(|(dao, _)| *dao);
+    match options.json {
+        true => json_document(&header, &sections),
+        false => yaml_document(&header, &sections),
     }
+}
+
+/// One top-level entity as an item of its kind's list, unindented.
+fn item(entity: &Value, json: bool) -> String {
+    match json {
+        true => serde_json::to_string_pretty(entity).unwrap_or_default(),
+        false => serde_saphyr::to_string(&[entity]).unwrap_or_default(),
+    }
+}
+
+/// The header's keys (`_format_version`, ...: all sort before a kind's name), then each
+/// kind's list, as one YAML mapping.
+fn yaml_document(header: &Object, sections: &[(&str, Vec<(String, String)>)]) -> String {
+    let mut text = serde_saphyr::to_string(header).unwrap_or_default();
+    text.reserve(
+        sections
+            .iter()
+            .flat_map(|(_, items)| items)
+            .map(|(_, t)| t.len())
+            .sum(),
+    );
+    for (dao, items) in sections {
+        text.push_str(dao);
+        text.push_str(":\n");
+        for (_, item) in items {
+            text.push_str(item);
+        }
+    }
+    text
+}
+
+/// The same as one pretty JSON object, as `serde_json::to_string_pretty` indents it.
+fn json_document(header: &Object, sections: &[(&str, Vec<(String, String)>)]) -> String {
+    let indent = |text: &str, by: &str| text.replace('\n', &format!("\n{by}"));
+    let mut entries: Vec<String> = header
+        .iter()
+        .map(|(k, v)| {
+            let v = serde_json::to_string_pretty(v).unwrap_or_default();
+            format!("  {}: {}", Value::from(k.as_str()), indent(&v, "  "))
+        })
+        .collect();
+    for (dao, items) in sections {
+        let items: Vec<String> = items
+            .iter()
+            .map(|(_, t)| format!("    {}", indent(t, "    ")))
+            .collect();
+        entries.push(format!(
+            "  {}: [\n{}\n  ]",
+            Value::from(*dao),
+            items.join(",\n")
+        ));
+    }
+    format!("{{\n{}\n}}\n", entries.join(",\n"))
 }
 
 /// Kinds written inside their parent when they have exactly one.
@@ -124,9 +180,10 @@ fn nests(kind: Kind) -> bool {
 }
 
 /// Puts written children into their parent, one sorted list per kind.
-fn insert_children(parent: &mut Object, children: Vec<(Kind, Value)>) {
+fn insert_children(parent: &mut Object, children: Vec<(Kind, String)>) {
     let mut by_kind: BTreeMap<Kind, Vec<Value>> = BTreeMap::new();
     for (kind, child) in children {
+        let child = serde_json::from_str(&child).unwrap_or_default();
         by_kind.entry(kind).or_default().push(child);
     }
     for (kind, mut list) in by_kind {
@@ -252,21 +309,114 @@ fn redact(kind: Kind, name: &str, field: Option<&carl_model::Field>, value: &mut
 
 /// A stable order: by name (or what identifies the kind), then by the whole entity.
 fn sort(kind: Kind, items: &mut [Value]) {
-    let key = |v: &Value| -> (String, String) {
-        let first = [
-            kind.endpoint_key(),
-            "name",
-            "username",
-            "target",
-            "group",
-            "key",
-            "kid",
-        ]
-        .iter()
-        .find_map(|k| v.get(*k).and_then(Value::as_str))
-        .unwrap_or_default()
-        .to_owned();
-        (first, v.to_string())
-    };
-    items.sort_by_cached_key(key);
+    items.sort_by_cached_key(|v| (sort_name(kind, v).to_owned(), v.to_string()));
+}
+
+/// What identifies an entity of `kind` to a reader, the first sort key.
+fn sort_name(kind: Kind, v: &Value) -> &str {
+    [
+        kind.endpoint_key(),
+        "name",
+        "username",
+        "target",
+        "group",
+        "key",
+        "kid",
+    ]
+    .iter()
+    .find_map(|k| v.get(*k).and_then(Value::as_str))
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> Object {
+        match v {
+            Value::Object(o) => o,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Nesting two levels deep, a PEM, an unnamed tie (two `cors` instances), header
+    /// keys (`_transform` for basic-auth, `_info` for select tags).
+    fn gateway() -> LiveState {
+        let pem =
+            "-----BEGIN CERTIFICATE-----\nMIIBaTCCARCgAwIBAgIUZ2qz\n-----END CERTIFICATE-----\n";
+        LiveState::from_entities([
+            (
+                Kind::Service,
+                vec![
+                    obj(json!({"id": "s2", "name": "b", "host": "b.internal", "port": 8080})),
+                    obj(json!({"id": "s1", "name": "a", "host": "a.internal", "tags": ["t"]})),
+                ],
+            ),
+            (
+                Kind::Route,
+                vec![obj(
+                    json!({"id": "r1", "name": "r", "service": {"id": "s1"},
+                                "paths": ["/a", "/b"]}),
+                )],
+            ),
+            (
+                Kind::Plugin,
+                vec![
+                    obj(json!({"id": "p1", "name": "cors", "instance_name": "z",
+                               "config": {"origins": ["*"]}})),
+                    obj(json!({"id": "p2", "name": "cors", "instance_name": "y",
+                               "config": {"origins": ["x"]}})),
+                    obj(json!({"id": "p3", "name": "acl", "route": {"id": "r1"},
+                               "config": {"allow": ["g"]}})),
+                ],
+            ),
+            (
+                Kind::Consumer,
+                vec![obj(json!({"id": "c1", "username": "ann"}))],
+            ),
+            (
+                Kind::BasicAuth,
+                vec![obj(json!({"id": "b1", "consumer": {"id": "c1"},
+                                "username": "ann", "password": "hashed"}))],
+            ),
+            (
+                Kind::CaCertificate,
+                vec![obj(json!({"id": "ca1", "cert": pem}))],
+            ),
+        ])
+    }
+
+    /// The document is written piece by piece; it must be exactly what serialising the
+    /// whole tree at once gives, in both formats.
+    #[test]
+    fn the_streamed_document_is_the_whole_trees_serialisation() {
+        let live = gateway();
+        for select_tags in [vec![], vec!["t".to_owned()]] {
+            for with_id in [false, true] {
+                let options = |json| DumpOptions {
+                    with_id,
+                    select_tags: select_tags.clone(),
+                    json,
+                    ..DumpOptions::default()
+                };
+                let yaml = dump(&live, &options(false));
+                let tree: Value = serde_saphyr::from_str(&yaml).unwrap();
+                assert_eq!(yaml, serde_saphyr::to_string(&tree).unwrap());
+                assert_eq!(tree["routes"], Value::Null, "nested:\n{yaml}");
+                assert_eq!(
+                    tree["services"][0]["routes"][0]["plugins"][0]["name"],
+                    "acl"
+                );
+                assert_eq!(tree["plugins"].as_array().unwrap().len(), 2, "{yaml}");
+
+                let json = dump(&live, &options(true));
+                let json_tree: Value = serde_json::from_str(&json).unwrap();
+                assert_eq!(
+                    json,
+                    serde_json::to_string_pretty(&json_tree).unwrap() + "\n"
+                );
+                assert_eq!(json_tree, tree);
+            }
+        }
+    }
 }
