@@ -23,7 +23,11 @@ pub mod render;
 pub mod saved;
 mod schemas;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+// The planner's maps hold an entry per entity (270,000 on a large gateway): foldhash,
+// seeded per process like std's, hashes these short keys faster than SipHash.
+use foldhash::{HashMap, HashSet};
 
 use carl_config::{DesiredEntity, DesiredState, Location, Reference};
 use carl_model::{Kind, LiveState, Object, Schema};
@@ -227,10 +231,10 @@ pub fn plan(
         desired,
         schemas,
         plugin_schemas: &plugin_schemas,
-        ids: HashMap::new(),
-        replaced: HashMap::new(),
+        ids: HashMap::default(),
+        replaced: HashMap::default(),
         builder: order::Builder::with_capacity(desired.entities.len() + live.len()),
-        names: HashMap::new(),
+        names: HashMap::default(),
         id_scope: desired
             .select_tags
             .as_ref()
@@ -244,7 +248,7 @@ pub fn plan(
     };
     // Each kind's desired entities, found once: scanning the whole file once per kind
     // costs a cache miss per entity per kind on a large gateway.
-    let mut of_kind: HashMap<Kind, Vec<usize>> = HashMap::new();
+    let mut of_kind: HashMap<Kind, Vec<usize>> = HashMap::default();
     for (index, entity) in desired.entities.iter().enumerate() {
         of_kind.entry(entity.kind).or_default().push(index);
     }
@@ -276,7 +280,7 @@ fn plugin_schemas(
     live: &LiveState,
     schemas: &Schemas,
 ) -> HashMap<String, Schema> {
-    let mut out = HashMap::new();
+    let mut out = HashMap::default();
     // Names only: the live plugins are decoded when the planner reaches them.
     let live_names = live.names(Kind::Plugin);
     let desired_names = desired
@@ -363,7 +367,7 @@ impl<'a> Planner<'a> {
             }
         }
         // Live entities whose parent is replaced go with it: deleted, created again.
-        let mut forced: HashMap<&str, String> = HashMap::new();
+        let mut forced: HashMap<&str, String> = HashMap::default();
         for o in live_of.iter().filter(|_| !self.replaced.is_empty()) {
             for (field, target) in kind.foreign_keys() {
                 if let Some(parent) = o.get(*field).and_then(carl_model::foreign_id)
@@ -374,7 +378,8 @@ impl<'a> Planner<'a> {
             }
         }
         let by_id: HashMap<&str, &Object> = live_of.iter().map(|o| (live_id(o), o)).collect();
-        let mut by_natural: HashMap<String, Vec<&Object>> = HashMap::with_capacity(live_of.len());
+        let mut by_natural: HashMap<String, Vec<&Object>> =
+            HashMap::with_capacity_and_hasher(live_of.len(), Default::default());
         for o in live_of {
             if let Some(n) = identity::natural(kind, o) {
                 by_natural.entry(n).or_default().push(o);
@@ -383,7 +388,8 @@ impl<'a> Planner<'a> {
 
         // Resolve every desired entity of this kind.
         let mut resolved = Vec::with_capacity(indices.len());
-        let mut seen: HashMap<String, &Location> = HashMap::with_capacity(indices.len());
+        let mut seen: HashMap<String, &Location> =
+            HashMap::with_capacity_and_hasher(indices.len(), Default::default());
         for &index in indices {
             let entity = &self.desired.entities[index];
             // The resolved fields are made again when the entity is compared: holding
@@ -404,7 +410,8 @@ impl<'a> Planner<'a> {
         }
 
         // Match: explicit id, else natural identity.
-        let mut taken: HashSet<&str> = HashSet::with_capacity(indices.len());
+        let mut taken: HashSet<&str> =
+            HashSet::with_capacity_and_hasher(indices.len(), Default::default());
         let mut matches: Vec<Option<&Object>> = Vec::with_capacity(resolved.len());
         let mut replacing: Vec<Option<(String, String)>> = Vec::with_capacity(resolved.len());
         for r in &resolved {
@@ -451,7 +458,7 @@ impl<'a> Planner<'a> {
         }
         // Credentials whose key Kong generates: any unmatched live one of the same
         // consumer, the one with carl's deterministic id first.
-        let mut by_consumer: HashMap<&str, Vec<&Object>> = HashMap::new();
+        let mut by_consumer: HashMap<&str, Vec<&Object>> = HashMap::default();
         if resolved
             .iter()
             .any(|r| r.natural.is_none() && r.explicit_id.is_none())
@@ -462,7 +469,7 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        let mut generated = HashMap::<String, usize>::new();
+        let mut generated = HashMap::<String, usize>::default();
         let mut keys: Vec<Option<String>> = Vec::with_capacity(resolved.len());
         for (r, m) in resolved.iter().zip(matches.iter_mut()) {
             if r.natural.is_some() || r.explicit_id.is_some() {

@@ -5,7 +5,9 @@
 //! waits for the op that frees it (a delete, or a rename away).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use foldhash::HashMap;
 
 use carl_model::{Kind, Object, Schema};
 use serde_json::Value;
@@ -195,9 +197,9 @@ impl Builder {
     fn edges(&self) -> Vec<Vec<usize>> {
         let pending = &self.pending;
         let n = pending.len();
-        let mut created: HashMap<(Kind, &str), usize> = HashMap::new();
-        let mut deleted: HashMap<(Kind, &str), usize> = HashMap::new();
-        let mut freed: HashMap<&(Kind, String), Vec<usize>> = HashMap::new();
+        let mut created: HashMap<(Kind, &str), usize> = HashMap::default();
+        let mut deleted: HashMap<(Kind, &str), usize> = HashMap::default();
+        let mut freed: HashMap<&(Kind, String), Vec<usize>> = HashMap::default();
         for (i, p) in pending.iter().enumerate() {
             match p.op.action {
                 Action::Create => {
@@ -386,7 +388,7 @@ impl Builder {
             position[i] = pos;
         }
         // A replacing create points at the delete of the entity it replaces.
-        let mut delete_of: HashMap<(Kind, String), usize> = HashMap::new();
+        let mut delete_of: HashMap<(Kind, String), usize> = HashMap::default();
         for (i, p) in self.pending.iter().enumerate() {
             if p.op.action == Action::Delete {
                 delete_of.insert((p.op.kind, p.op.id.clone()), i);
