@@ -2,8 +2,9 @@
 //! the kernel's accounting of that one child (`wait4`), peak RSS from the child's own
 //! high-water mark (`VmHWM`).
 //!
-//! Not `ru_maxrss`: Linux keeps, in the child's `ru_maxrss`, the RSS of the image it
-//! replaced at `exec`, which is the parent's. The benchmark, itself 730 MB at 20,000
+//! Not `ru_maxrss`: Linux keeps, in the child's `ru_maxrss`, the peak RSS of the image
+//! it replaced at `exec`, which is the parent's (copied at fork), even if the parent
+//! has since freed it. The benchmark, which peaks at 730 MB generating 20,000
 //! services, then reported 730 MB for every carl it ran, whatever carl used.
 
 use std::process::{Command, Stdio};
