@@ -171,7 +171,13 @@ fn a_run_killed_after_k_writes_converges_on_the_next_run() {
             .carl()
             .args(["reconcile", "--apply", "-f", &file])
             .spawn();
-        gw.wait_for_writes(&mut running.child, 0, k, Duration::from_secs(60));
+        gw.wait_for_writes(
+            "killed run",
+            &mut running.child,
+            0,
+            k,
+            Duration::from_secs(60),
+        );
         running.child.kill().unwrap();
         running.wait();
         let written = gw.writes().unwrap();
@@ -199,7 +205,13 @@ fn ctrl_c_stops_starting_writes_and_reports_what_was_not_run() {
         .carl()
         .args(["reconcile", "--apply", "-f", &file])
         .spawn();
-    gw.wait_for_writes(&mut running.child, 0, 20, Duration::from_secs(60));
+    gw.wait_for_writes(
+        "ctrl-c run",
+        &mut running.child,
+        0,
+        20,
+        Duration::from_secs(60),
+    );
     let status = std::process::Command::new("kill")
         .args(["-INT", &running.child.id().to_string()])
         .status()

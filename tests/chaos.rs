@@ -292,7 +292,7 @@ fn killed_run(
     if k == 0 {
         std::thread::sleep(Duration::from_millis(30));
     } else {
-        gw.wait_for_writes(&mut child, before, k, Duration::from_secs(120));
+        gw.wait_for_writes(scenario, &mut child, before, k, Duration::from_secs(120));
     }
     child.kill().unwrap();
     child.wait().unwrap();

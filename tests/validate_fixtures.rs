@@ -108,7 +108,7 @@ fn bad_fixtures_fail_with_their_place_and_nothing_is_sent() {
 }
 
 /// An alias bomb (9^9 strings once expanded) is refused before it costs anything: in
-/// bounded time and memory, measured on the carl process by the kernel (wait4). With
+/// bounded time and memory, carl's own peak RSS (`VmHWM`, `carl_testkit::measure`). With
 /// serde-saphyr's default anchor budget it held 277 MB for 0.6 s before the refusal.
 #[test]
 fn an_alias_bomb_is_refused_in_bounded_time_and_memory() {

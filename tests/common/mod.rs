@@ -126,10 +126,11 @@ impl Gateway {
     }
 
     /// Waits until kong-sim has counted `k` writes after `before` (a [`Self::writes`]
-    /// reading), while `child` still runs: bounded by `limit`, and failing if carl ended
-    /// first. kong-sim only: a real Kong has no counters.
+    /// reading), while `child` still runs: bounded by `limit`, and failing (with `what`,
+    /// the run's name) if carl ended first. kong-sim only: a real Kong has no counters.
     pub fn wait_for_writes(
         &self,
+        what: &str,
         child: &mut std::process::Child,
         before: u64,
         k: u64,
@@ -139,11 +140,11 @@ impl Gateway {
         while self.writes().expect("kong-sim's counters") - before < k {
             assert!(
                 std::time::Instant::now() < deadline,
-                "no {k} writes in {limit:?}"
+                "{what}: no {k} writes in {limit:?}"
             );
             assert!(
                 child.try_wait().unwrap().is_none(),
-                "carl ended before {k} writes"
+                "{what}: carl ended before {k} writes"
             );
             std::thread::sleep(std::time::Duration::from_millis(1));
         }

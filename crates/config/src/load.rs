@@ -85,10 +85,10 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     if let Some(i) = msg.find(", set DuplicateKeyPolicy") {
         msg.truncate(i);
     }
+    const ALIAS_BOMB: &str =
+        "its aliases (*ref) expand to more data than carl reads (an alias bomb?)";
     if msg.starts_with("alias replay") {
-        return "the file exceeds carl's limits for YAML input: its aliases (*ref) expand to \
-                more data than carl reads (an alias bomb?)"
-            .into();
+        return format!("the file exceeds carl's limits for YAML input: {ALIAS_BOMB}");
     }
     if let Some(breach) = msg.split("budget breached: ").nth(1) {
         let what = match breach.split([' ', '{']).next().unwrap_or_default() {
@@ -97,9 +97,7 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
             | "RecordedAnchorEvents"
             | "RecordedAnchorBytes"
             | "MergeKeys"
-            | "AliasAnchorRatio" => {
-                "its aliases (*ref) expand to more data than carl reads (an alias bomb?)".into()
-            }
+            | "AliasAnchorRatio" => ALIAS_BOMB.into(),
             "Depth" => {
                 "it nests deeper than carl reads (48 levels; a Kong file needs about 12)".into()
             }

@@ -172,7 +172,8 @@ fn check_image(root: &Path, tag: &str) -> Result<(), String> {
         .output()
         .map_err(|e| e.to_string())?;
     let user = String::from_utf8_lossy(&user.stdout).trim().to_owned();
-    if user.is_empty() || user.starts_with("0") || user.starts_with("root") {
+    let uid = user.split(':').next().unwrap_or_default();
+    if matches!(uid, "" | "0" | "root") {
         return Err(format!("image {tag} runs as root ({user:?})"));
     }
     let dir = crate::target_dir(root).join("image-check");
