@@ -136,3 +136,18 @@ pub async fn start(config: SimConfig) -> std::io::Result<RunningSim> {
         task,
     })
 }
+
+/// What Kong would store for a declarative configuration, YAML or JSON (as `POST
+/// /config` loads it), by kind in [`carl_model::Kind::ALL`] order, each kind in id order: a gateway
+/// for in-process benchmarks of carl's planner without a server.
+pub fn stored_entities(
+    config: &str,
+) -> Result<Vec<(carl_model::Kind, Vec<carl_model::Object>)>, String> {
+    let (config, _) =
+        declarative::parse_input("text/yaml", config.as_bytes()).map_err(|e| format!("{e:?}"))?;
+    let store = declarative::load(&config, true).map_err(|e| format!("{e:?}"))?;
+    Ok(carl_model::Kind::ALL
+        .iter()
+        .map(|&kind| (kind, store.table(kind).by_id.values().cloned().collect()))
+        .collect())
+}

@@ -1,0 +1,155 @@
+//! Planning and the backup's dump in process, with no server: what carl's own CPU
+//! costs between reading the gateway and the first write, at several sizes.
+//!
+//! `cargo bench -p carl-planner --bench plan [-- --sizes 5000,20000 --runs 5]`
+//!
+//! The gateway is `cargo xtask gen`'s, stored as kong-sim stores a declarative
+//! configuration; the desired states are that file (a no-op), its 10% change and an
+//! empty file (every entity deleted). Prints the median of the runs, microseconds per
+//! live entity, and the growth from each size to the next against the growth of the
+//! gateway: the end-to-end benchmark (`cargo xtask bench`) shares this machine with
+//! kong-sim and the network stack, this one does not.
+
+use std::time::{Duration, Instant};
+
+use carl_config::DesiredState;
+use carl_config::dump::DumpOptions;
+use carl_model::LiveState;
+use carl_planner::Schemas;
+use carl_testkit::generate::{GenOptions, generate};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+struct Options {
+    sizes: Vec<usize>,
+    runs: usize,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options {
+        sizes: vec![5000, 20000],
+        runs: 5,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            // cargo bench passes --bench to every bench target.
+            "--bench" => {}
+            "--sizes" => {
+                let v = args.next().ok_or("--sizes needs a value")?;
+                o.sizes = v
+                    .split(',')
+                    .map(|n| n.trim().parse().map_err(|e| format!("--sizes: {e}")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--runs" => {
+                let v = args.next().ok_or("--runs needs a value")?;
+                o.runs = v.parse().map_err(|e| format!("--runs: {e}"))?;
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(o)
+}
+
+fn gateway(services: usize, mutate_pct: u32) -> Result<String, String> {
+    generate(&GenOptions {
+        services,
+        mutate_pct,
+        tag: None,
+        seed: 1,
+    })
+}
+
+fn desired(name: &str, text: &str) -> Result<DesiredState, String> {
+    carl_config::load_str(name, text, &|_| None).map_err(|e| format!("{name}: {e:?}"))
+}
+
+/// The generated gateway as kong-sim stores it, read back as carl reads it.
+fn live(text: &str) -> Result<LiveState, String> {
+    Ok(LiveState::from_entities(kong_sim::stored_entities(text)?))
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn time(runs: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
+    let mut out = 0;
+    let times = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            out = std::hint::black_box(f());
+            t.elapsed()
+        })
+        .collect();
+    (median(times), out)
+}
+
+fn main() -> Result<(), String> {
+    let o = options()?;
+    let schemas = Schemas::default();
+    let empty = desired("empty.yaml", "_format_version: \"3.0\"\n")?;
+    // (scenario, size, entities, median)
+    let mut rows: Vec<(&str, usize, usize, Duration)> = Vec::new();
+    for &services in &o.sizes {
+        let base = gateway(services, 0)?;
+        let live = live(&base)?;
+        let entities = live.len();
+        let changed = desired("changed.yaml", &gateway(services, 10)?)?;
+        let base = desired("gateway.yaml", &base)?;
+        println!(
+            "{services} services, {entities} entities, median of {}:",
+            o.runs
+        );
+        let scenarios: [(&str, &DesiredState); 3] = [
+            ("plan: no-op", &base),
+            ("plan: 10% change", &changed),
+            ("plan: delete all", &empty),
+        ];
+        for (name, desired) in scenarios {
+            let (t, ops) = time(o.runs, || {
+                carl_planner::plan(desired, &live, &schemas)
+                    .map(|p| p.ops.len())
+                    .unwrap_or(usize::MAX)
+            });
+            if ops == usize::MAX {
+                return Err(format!("{name}: the plan failed"));
+            }
+            println!("  {name:<20} {:>8.3} s {ops:>7} ops", t.as_secs_f64());
+            rows.push((name, services, entities, t));
+        }
+        let backup = DumpOptions {
+            with_id: true,
+            ..DumpOptions::default()
+        };
+        let (t, bytes) = time(o.runs, || carl_config::dump::dump(&live, &backup).len());
+        println!(
+            "  {:<20} {:>8.3} s {bytes:>7} bytes",
+            "backup (dump)",
+            t.as_secs_f64()
+        );
+        rows.push(("backup (dump)", services, entities, t));
+    }
+    println!(
+        "\n{:<20} {:>8} {:>9} {:>11} {:>7}",
+        "", "services", "entities", "µs/entity", "growth"
+    );
+    for (i, &(name, services, entities, t)) in rows.iter().enumerate() {
+        let per = t.as_secs_f64() * 1e6 / entities as f64;
+        // Against the same scenario at the previous size: time growth ÷ size growth.
+        let growth = rows[..i]
+            .iter()
+            .rev()
+            .find(|r| r.0 == name)
+            .map(|r| {
+                let g = t.as_secs_f64() / r.3.as_secs_f64();
+                format!("{g:.2}x / {:.2}x", entities as f64 / r.2 as f64)
+            })
+            .unwrap_or_default();
+        println!("{name:<20} {services:>8} {entities:>9} {per:>11.2} {growth}");
+    }
+    Ok(())
+}
