@@ -377,10 +377,12 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        let by_id: HashMap<&str, &Object> = live_of.iter().map(|o| (live_id(o), o)).collect();
+        // Nothing to match when the files have none of this kind (all deleted).
+        let to_match = if indices.is_empty() { &[][..] } else { live_of };
+        let by_id: HashMap<&str, &Object> = to_match.iter().map(|o| (live_id(o), o)).collect();
         let mut by_natural: HashMap<String, Vec<&Object>> =
-            HashMap::with_capacity_and_hasher(live_of.len(), Default::default());
-        for o in live_of {
+            HashMap::with_capacity_and_hasher(to_match.len(), Default::default());
+        for o in to_match {
             if let Some(n) = identity::natural(kind, o) {
                 by_natural.entry(n).or_default().push(o);
             }
@@ -569,7 +571,11 @@ impl<'a> Planner<'a> {
         // Deletes: live entities nothing in the files matched.
         for o in live_of {
             let id = live_id(o);
-            if taken.contains(id) && !self.replaced.contains_key(&(kind, id.to_owned())) {
+            let why = match self.replaced.is_empty() {
+                true => None,
+                false => self.replaced.get(&(kind, id.to_owned())).cloned(),
+            };
+            if taken.contains(id) && why.is_none() {
                 continue;
             }
             let write = order::Write {
@@ -580,7 +586,6 @@ impl<'a> Planner<'a> {
                 schema: self.schema(kind, o),
                 source: None,
             };
-            let why = self.replaced.get(&(kind, id.to_owned())).cloned();
             self.builder.delete(write, o, why);
         }
         Ok(())

@@ -7,7 +7,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 
 use carl_model::{Kind, Object, Schema};
 use serde_json::Value;
@@ -15,9 +15,9 @@ use serde_json::Value;
 use crate::identity::unique_values;
 use crate::{Action, Change, Changes, Op, Plan, PlanError, Summary};
 
-/// An op before ordering, with what the graph needs to know about it.
+/// What the graph needs to know about an op before ordering (kept beside the ops,
+/// not in them: the ops are put in order where they lie, never copied).
 struct Pending {
-    op: Op,
     /// Unique values this op gives up, as (kind, `field=value`).
     frees: Vec<(Kind, String)>,
     /// Unique values this op claims.
@@ -35,10 +35,9 @@ struct Pending {
     source: Option<usize>,
 }
 
-/// (phase: writes before deletes, kind rank, label): the readable order among ready ops.
-type SortKey = (usize, usize, String);
-
 pub(crate) struct Builder {
+    ops: Vec<Op>,
+    /// `pending[i]` is about `ops[i]`.
     pending: Vec<Pending>,
 }
 
@@ -48,6 +47,7 @@ impl Builder {
     /// held its old and new copies at once, ~45 MB.
     pub(crate) fn with_capacity(ops: usize) -> Builder {
         Builder {
+            ops: Vec::with_capacity(ops),
             pending: Vec::with_capacity(ops),
         }
     }
@@ -97,19 +97,19 @@ impl Builder {
             replaces,
             after: Vec::new(),
             source: w.source,
-            op: Op {
-                index: 0,
-                action: Action::Create,
-                kind: w.kind,
-                id: w.id,
-                label: w.label,
-                path: w.path,
-                replace: reason,
-                replaces: None,
-                changes,
-                extra,
-                depends_on: Vec::new(),
-            },
+        });
+        self.ops.push(Op {
+            index: 0,
+            action: Action::Create,
+            kind: w.kind,
+            id: w.id,
+            label: w.label,
+            path: w.path,
+            replace: reason,
+            replaces: None,
+            changes,
+            extra,
+            depends_on: Vec::new(),
         });
     }
 
@@ -152,19 +152,19 @@ impl Builder {
             replaces: None,
             after: Vec::new(),
             source: w.source,
-            op: Op {
-                index: 0,
-                action: Action::Update,
-                kind: w.kind,
-                id: w.id,
-                label: w.label,
-                path: w.path,
-                replace: None,
-                replaces: None,
-                changes: Changes::Listed(changes),
-                extra: Object::new(),
-                depends_on: Vec::new(),
-            },
+        });
+        self.ops.push(Op {
+            index: 0,
+            action: Action::Update,
+            kind: w.kind,
+            id: w.id,
+            label: w.label,
+            path: w.path,
+            replace: None,
+            replaces: None,
+            changes: Changes::Listed(changes),
+            extra: Object::new(),
+            depends_on: Vec::new(),
         });
     }
 
@@ -177,19 +177,19 @@ impl Builder {
             replaces: None,
             after: Vec::new(),
             source: w.source,
-            op: Op {
-                index: 0,
-                action: Action::Delete,
-                kind: w.kind,
-                id: w.id,
-                label: w.label,
-                path: w.path,
-                replace,
-                replaces: None,
-                changes: Changes::Listed(Vec::new()),
-                extra: Object::new(),
-                depends_on: Vec::new(),
-            },
+        });
+        self.ops.push(Op {
+            index: 0,
+            action: Action::Delete,
+            kind: w.kind,
+            id: w.id,
+            label: w.label,
+            path: w.path,
+            replace,
+            replaces: None,
+            changes: Changes::Listed(Vec::new()),
+            extra: Object::new(),
+            depends_on: Vec::new(),
         });
     }
 
@@ -197,20 +197,26 @@ impl Builder {
     fn edges(&self) -> Vec<Vec<usize>> {
         let pending = &self.pending;
         let n = pending.len();
+        // Each map is built only when some op looks into it, and a freed value only
+        // when some op takes it: deleting a whole gateway frees 270,000 names nobody
+        // takes.
+        let any_needs = pending.iter().any(|p| !p.needs.is_empty());
+        let any_leaves = pending.iter().any(|p| !p.leaves.is_empty());
+        let taken: HashSet<&(Kind, String)> = pending.iter().flat_map(|p| &p.takes).collect();
         let mut created: HashMap<(Kind, &str), usize> = HashMap::default();
         let mut deleted: HashMap<(Kind, &str), usize> = HashMap::default();
         let mut freed: HashMap<&(Kind, String), Vec<usize>> = HashMap::default();
-        for (i, p) in pending.iter().enumerate() {
-            match p.op.action {
-                Action::Create => {
-                    created.insert((p.op.kind, p.op.id.as_str()), i);
+        for (i, (p, op)) in pending.iter().zip(&self.ops).enumerate() {
+            match op.action {
+                Action::Create if any_needs => {
+                    created.insert((op.kind, op.id.as_str()), i);
                 }
-                Action::Delete => {
-                    deleted.insert((p.op.kind, p.op.id.as_str()), i);
+                Action::Delete if any_leaves => {
+                    deleted.insert((op.kind, op.id.as_str()), i);
                 }
-                Action::Update => {}
+                _ => {}
             }
-            for f in &p.frees {
+            for f in p.frees.iter().filter(|f| taken.contains(f)) {
                 freed.entry(f).or_default().push(i);
             }
         }
@@ -247,12 +253,12 @@ impl Builder {
     /// Returns false when no op in `stuck` can be split so.
     fn split_swap(&mut self, stuck: &[usize]) -> bool {
         for &i in stuck {
-            let p = &self.pending[i];
-            if p.op.action != Action::Update {
+            let (p, op) = (&self.pending[i], &self.ops[i]);
+            if op.action != Action::Update {
                 continue;
             }
-            let kind = p.op.kind;
-            let Changes::Listed(changes) = &p.op.changes else {
+            let kind = op.kind;
+            let Changes::Listed(changes) = &op.changes else {
                 continue;
             };
             let renamed = changes.iter().find(|c| {
@@ -265,7 +271,7 @@ impl Builder {
             let old = rename.old.as_str().unwrap_or_default().to_owned();
             let temporary = format!(
                 "{old}-carl-swap-{}",
-                &carl_model::deterministic_id(kind, &format!("{}:{old}", p.op.id))
+                &carl_model::deterministic_id(kind, &format!("{}:{old}", op.id))
                     .simple()
                     .to_string()[..8]
             );
@@ -278,30 +284,31 @@ impl Builder {
                 replaces: None,
                 after: Vec::new(),
                 source: p.source,
-                op: Op {
-                    index: 0,
-                    action: Action::Update,
-                    kind,
-                    id: p.op.id.clone(),
-                    label: p.op.label.clone(),
-                    path: p.op.path.clone(),
-                    replace: Some(format!("temporary {field}, to free '{old}' for a swap")),
-                    replaces: None,
-                    changes: Changes::Listed(vec![Change {
-                        field: field.clone(),
-                        old: Value::String(old.clone()),
-                        new: Value::String(temporary),
-                        sensitive: false,
-                    }]),
-                    extra: Object::new(),
-                    depends_on: Vec::new(),
-                },
+            };
+            let first_op = Op {
+                index: 0,
+                action: Action::Update,
+                kind,
+                id: op.id.clone(),
+                label: op.label.clone(),
+                path: op.path.clone(),
+                replace: Some(format!("temporary {field}, to free '{old}' for a swap")),
+                replaces: None,
+                changes: Changes::Listed(vec![Change {
+                    field: field.clone(),
+                    old: Value::String(old.clone()),
+                    new: Value::String(temporary),
+                    sensitive: false,
+                }]),
+                extra: Object::new(),
+                depends_on: Vec::new(),
             };
             let first_at = self.pending.len();
             let second = &mut self.pending[i];
             second.frees.retain(|f| *f != old_value);
             second.after.push(first_at);
             self.pending.push(first);
+            self.ops.push(first_op);
             return true;
         }
         false
@@ -315,16 +322,14 @@ impl Builder {
         let mut rounds = self.pending.len() + 1;
         loop {
             let deps = self.edges();
-            match order(&self.pending, &deps) {
+            match order(&self.ops, &deps) {
                 Ok(order) => return Ok(self.into_plan(&deps, &order)),
                 Err(stuck) => {
                     rounds -= 1;
                     if rounds == 0 || !self.split_swap(&stuck) {
                         let names: Vec<String> = stuck
                             .iter()
-                            .map(|&i| {
-                                format!("{} {}", self.pending[i].op.kind, self.pending[i].op.label)
-                            })
+                            .map(|&i| format!("{} {}", self.ops[i].kind, self.ops[i].label))
                             .collect();
                         return Err(PlanError {
                             location: None,
@@ -342,17 +347,31 @@ impl Builder {
 }
 
 /// Kahn's algorithm; `Err` holds the ops left in a cycle.
-fn order(pending: &[Pending], deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
-    let n = pending.len();
-    // Kahn's algorithm; the heap picks the most readable next op among ready ones.
+///
+/// Among ready ops the most readable comes first: creates and updates (parents first)
+/// before deletes (children first), then by label. Each op's place in that order is
+/// computed once by one sort, and the heap holds those places: a heap of labels
+/// compared at every step strays over the whole plan's memory.
+fn order(ops: &[Op], deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
+    let n = ops.len();
     let kinds = Kind::ALL.len();
-    let sort_key = |p: &Pending| -> SortKey {
-        let rank = Kind::ALL.iter().position(|k| *k == p.op.kind).unwrap_or(0);
-        match p.op.action {
-            Action::Delete => (1, kinds - rank, p.op.label.clone()),
-            _ => (0, rank, p.op.label.clone()),
+    let rank = |op: &Op| -> (usize, usize) {
+        let rank = Kind::ALL.iter().position(|k| *k == op.kind).unwrap_or(0);
+        match op.action {
+            Action::Delete => (1, kinds - rank),
+            _ => (0, rank),
         }
     };
+    let ranks: Vec<(usize, usize)> = ops.iter().map(rank).collect();
+    let mut readable: Vec<usize> = (0..n).collect();
+    readable
+        .sort_unstable_by(|&a, &b| (ranks[a], &ops[a].label, a).cmp(&(ranks[b], &ops[b].label, b)));
+    drop(ranks);
+    // place[i]: op i's place in the readable order.
+    let mut place = vec![0u32; n];
+    for (p, &i) in readable.iter().enumerate() {
+        place[i] = p as u32;
+    }
     let mut remaining: Vec<usize> = deps.iter().map(Vec::len).collect();
     let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, d) in deps.iter().enumerate() {
@@ -360,17 +379,18 @@ fn order(pending: &[Pending], deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usi
             dependents[j].push(i);
         }
     }
-    let mut heap: BinaryHeap<Reverse<(SortKey, usize)>> = (0..n)
+    let mut heap: BinaryHeap<Reverse<u32>> = (0..n)
         .filter(|&i| remaining[i] == 0)
-        .map(|i| Reverse((sort_key(&pending[i]), i)))
+        .map(|i| Reverse(place[i]))
         .collect();
     let mut order = Vec::with_capacity(n);
-    while let Some(Reverse((_, i))) = heap.pop() {
+    while let Some(Reverse(p)) = heap.pop() {
+        let i = readable[p as usize];
         order.push(i);
         for &d in &dependents[i] {
             remaining[d] -= 1;
             if remaining[d] == 0 {
-                heap.push(Reverse((sort_key(&pending[d]), d)));
+                heap.push(Reverse(place[d]));
             }
         }
     }
@@ -382,37 +402,33 @@ fn order(pending: &[Pending], deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usi
 
 impl Builder {
     fn into_plan(self, deps: &[Vec<usize>], order: &[usize]) -> Plan {
-        let n = self.pending.len();
+        let Builder { mut ops, pending } = self;
+        let n = ops.len();
         let mut position = vec![0; n];
         for (pos, &i) in order.iter().enumerate() {
             position[i] = pos;
         }
         // A replacing create points at the delete of the entity it replaces.
-        let mut delete_of: HashMap<(Kind, String), usize> = HashMap::default();
-        for (i, p) in self.pending.iter().enumerate() {
-            if p.op.action == Action::Delete {
-                delete_of.insert((p.op.kind, p.op.id.clone()), i);
+        let mut delete_of: HashMap<(Kind, &str), usize> = HashMap::default();
+        if pending.iter().any(|p| p.replaces.is_some()) {
+            for (i, op) in ops.iter().enumerate() {
+                if op.action == Action::Delete {
+                    delete_of.insert((op.kind, op.id.as_str()), i);
+                }
             }
         }
-        let replaced: Vec<Option<usize>> = self
-            .pending
+        let replaced: Vec<Option<usize>> = pending
             .iter()
-            .map(|p| {
-                let old = p.replaces.as_ref()?;
-                delete_of
-                    .get(&(p.op.kind, old.clone()))
-                    .map(|&j| position[j])
+            .zip(&ops)
+            .map(|(p, op)| {
+                let old = p.replaces.as_deref()?;
+                delete_of.get(&(op.kind, old)).map(|&j| position[j])
             })
             .collect();
-        let mut slots: Vec<Option<Pending>> = self.pending.into_iter().map(Some).collect();
+        drop(delete_of);
         let mut summary = Summary::default();
-        let mut ops = Vec::with_capacity(n);
-        let mut sources = Vec::with_capacity(n);
-        for (pos, &i) in order.iter().enumerate() {
-            let Some(p) = slots[i].take() else { continue };
-            sources.push(p.source);
-            let mut op = p.op;
-            op.index = pos;
+        for (i, op) in ops.iter_mut().enumerate() {
+            op.index = position[i];
             op.depends_on = deps[i].iter().map(|&j| position[j]).collect();
             op.depends_on.sort_unstable();
             op.replaces = replaced[i];
@@ -421,7 +437,17 @@ impl Builder {
                 Action::Update => summary.update += 1,
                 Action::Delete => summary.delete += 1,
             }
-            ops.push(op);
+        }
+        let mut sources: Vec<Option<usize>> = pending.into_iter().map(|p| p.source).collect();
+        // Each op to its place, where it lies: swapping along the permutation's cycles
+        // moves every op once and allocates nothing.
+        for i in 0..n {
+            while position[i] != i {
+                let p = position[i];
+                ops.swap(i, p);
+                sources.swap(i, p);
+                position.swap(i, p);
+            }
         }
         Plan {
             summary,
