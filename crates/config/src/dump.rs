@@ -38,7 +38,7 @@ pub fn dump(live: &LiveState, options: &DumpOptions) -> String {
         let Some(key) = kind.lookup_key() else {
             continue;
         };
-        for e in live.of(kind) {
+        for e in live.decoded(kind) {
             if let (Some(id), Some(name)) = (
                 e.get("id").and_then(Value::as_str),
                 e.get(key).and_then(Value::as_str),
@@ -49,20 +49,21 @@ pub fn dump(live: &LiveState, options: &DumpOptions) -> String {
     }
     // Consumers whose basic-auth passwords are stored hashed with their id: keeping the
     // id keeps the credentials working when the dump is applied elsewhere.
-    let basic_auths = live.of(Kind::BasicAuth);
-    let keep_consumer_id: HashSet<String> = basic_auths
-        .iter()
-        .filter_map(|c| c.get("consumer").and_then(carl_model::foreign_id))
-        .map(str::to_owned)
+    let keep_consumer_id: HashSet<String> = live
+        .decoded(Kind::BasicAuth)
+        .filter_map(|c| {
+            c.get("consumer")
+                .and_then(carl_model::foreign_id)
+                .map(str::to_owned)
+        })
         .collect();
 
     let mut header = Object::new();
     header.insert("_format_version".into(), json!("3.0"));
-    if !basic_auths.is_empty() {
+    if live.count(Kind::BasicAuth) > 0 {
         // Passwords come back hashed: `_transform: false` says they are stored as given.
         header.insert("_transform".into(), json!(false));
     }
-    drop(basic_auths);
     if !options.select_tags.is_empty() {
         header.insert(
             "_info".into(),
@@ -77,7 +78,7 @@ pub fn dump(live: &LiveState, options: &DumpOptions) -> String {
     let mut sections: Vec<(&'static str, Vec<(String, String)>)> = Vec::new();
     for &kind in Kind::ALL.iter().rev() {
         let mut top: Vec<(String, String)> = Vec::new();
-        for e in live.of(kind) {
+        for e in live.decoded(kind) {
             let parents: Vec<(&str, &str)> = kind
                 .foreign_keys()
                 .iter()

@@ -214,6 +214,12 @@ impl LiveState {
         self.texts(kind).map(decode).collect()
     }
 
+    /// The live entities of `kind`, each decoded as it is reached: a reader that needs
+    /// one at a time (dump) holds one, not the kind.
+    pub fn decoded(&self, kind: Kind) -> impl Iterator<Item = Object> + '_ {
+        self.texts(kind).map(decode)
+    }
+
     /// The entities of `kind` as kept: compact JSON, keys sorted at every depth.
     pub fn texts(&self, kind: Kind) -> impl Iterator<Item = &str> {
         self.entities.get(&kind).into_iter().flat_map(Texts::iter)
