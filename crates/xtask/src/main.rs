@@ -25,7 +25,7 @@ fn main() -> ExitCode {
             Some(flag) if flag.starts_with("--") => matrix::run(&root(), &rest),
             _ => Err("usage: cargo xtask bench [--sizes N,N] [--latency MS,MS] \
                       [--parallelism N,N] [--scenarios noop,change,create,delete] \
-                      [--max-bound S] [--smoke] [--plot FILE | --no-plot]\n   \
+                      [--max-bound S] [--runs N] [--smoke] [--plot FILE | --no-plot]\n   \
                       or: cargo xtask bench load|plan [--services N] [--runs N]"
                 .into()),
         },
