@@ -161,6 +161,18 @@ pub fn generate(opts: &GenOptions) -> Result<String, String> {
     Ok(out)
 }
 
+/// `changed` (a generated gateway) with the certificates of `base` (another): their
+/// keys are random, new on every call, so two calls differ in every certificate too,
+/// and a benchmark of a 10% change would also replace them all.
+pub fn with_certificates_of(changed: &str, base: &str) -> String {
+    let head = changed.split("certificates:").next().unwrap_or(changed);
+    let certificates = base
+        .split_once("certificates:")
+        .map(|(_, tail)| format!("certificates:{tail}"))
+        .unwrap_or_default();
+    format!("{head}{certificates}")
+}
+
 fn indent(pem: &str) -> String {
     pem.lines().map(|l| format!("    {l}\n")).collect()
 }
@@ -238,6 +250,23 @@ mod tests {
         let again = generate(&opts(40, 0)).unwrap();
         let head = |t: &str| t.split("certificates:").next().unwrap().to_owned();
         assert_eq!(head(&text), head(&again));
+    }
+
+    #[test]
+    fn a_change_can_keep_the_base_gateways_certificates() {
+        let base = generate(&opts(20, 0)).unwrap();
+        let changed = generate(&opts(20, 50)).unwrap();
+        let certs = |t: &str| t.split_once("certificates:").unwrap().1.to_owned();
+        assert_ne!(
+            certs(&base),
+            certs(&changed),
+            "keys are fresh on every call"
+        );
+        let spliced = with_certificates_of(&changed, &base);
+        assert_eq!(certs(&spliced), certs(&base));
+        assert!(spliced.starts_with(changed.split("certificates:").next().unwrap()));
+        carl_config::load_str("spliced.yaml", &spliced, &|_| None)
+            .unwrap_or_else(|e| panic!("spliced file is invalid:\n{e}"));
     }
 
     #[test]

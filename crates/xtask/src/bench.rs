@@ -271,16 +271,12 @@ pub(crate) fn generated_pair(
         tag: None,
         seed: 1,
     })?;
-    let head = changed_text
-        .split("certificates:")
-        .next()
-        .unwrap_or(&changed_text);
-    let certificates = base_text
-        .split_once("certificates:")
-        .map(|(_, tail)| format!("certificates:{tail}"))
-        .unwrap_or_default();
     let changed = dir.join(format!("gateway-{services}-mutated-{pct}.yaml"));
-    std::fs::write(&changed, format!("{head}{certificates}")).map_err(|e| e.to_string())?;
+    std::fs::write(
+        &changed,
+        carl_testkit::generate::with_certificates_of(&changed_text, &base_text),
+    )
+    .map_err(|e| e.to_string())?;
     Ok((base, changed))
 }
 
