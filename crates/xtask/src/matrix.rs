@@ -345,6 +345,19 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     // Runs that sent more (or fewer) requests than the minimum: the bench fails.
     let mut wrong: Vec<String> = Vec::new();
     let started = Instant::now();
+    // Every size is prepared first, each with its own kong-sim, so that each run of a
+    // combination measures all sizes one after the other: this machine's speed drifts
+    // by 20-30% within the hour, and sizes measured minutes apart would put that drift
+    // into their growth.
+    struct Prepared<'a> {
+        services: usize,
+        size: Size<'a>,
+        schemas: u64,
+        base_counts: BTreeMap<String, u64>,
+        base_entities: u64,
+        change_ops: u64,
+    }
+    let mut prepared: Vec<Prepared> = Vec::new();
     for &services in &o.sizes {
         let (base, changed) = generated_pair(&dir, services, 10)?;
         let schemas = schemas_of(&base)?;
@@ -357,10 +370,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
             base,
             changed,
             empty: empty.clone(),
-            backups: dir.join("backups"),
+            backups: dir.join(format!("backups-{services}")),
             holds: Holds::Empty,
         };
-        println!("\n{services} services");
         size.set_up(Holds::Base)?;
         let base_counts = sim_entities(&size.addr)?;
         let base_entities: u64 = base_counts.values().sum();
@@ -371,53 +383,64 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         ))?;
         let plan: Value = serde_json::from_slice(&plan).map_err(|e| format!("plan JSON: {e}"))?;
         let change_ops = plan["ops"].as_array().map_or(0, Vec::len) as u64;
-        println!("{base_entities} entities; the 10% change is {change_ops} ops");
+        println!(
+            "{services} services: {base_entities} entities; the 10% change is {change_ops} ops"
+        );
+        prepared.push(Prepared {
+            services,
+            size,
+            schemas,
+            base_counts,
+            base_entities,
+            change_ops,
+        });
+    }
 
-        for &scenario in &o.scenarios {
-            for &latency_ms in &o.latencies {
-                for &parallelism in &o.parallelisms {
-                    let (needs, file, writes) = match scenario {
-                        Scenario::Noop => (Holds::Base, size.base.clone(), 0),
-                        Scenario::Change => (Holds::Base, size.changed.clone(), change_ops),
-                        Scenario::Create => (Holds::Empty, size.base.clone(), base_entities),
-                        Scenario::Delete => (Holds::Base, size.empty.clone(), base_entities),
-                    };
-                    let counts = if needs == Holds::Empty {
-                        base_counts.keys().map(|k| (k.clone(), 0)).collect()
-                    } else {
-                        base_counts.clone()
-                    };
-                    let file_schemas = if file == size.empty { 0 } else { schemas };
-                    let reads = minimum_reads(&counts, file_schemas);
-                    let row = Row {
-                        scenario,
-                        services,
-                        latency_ms,
-                        parallelism,
-                        entities: base_entities,
-                        reads,
-                        writes,
-                        requests: 0,
-                        wall_s: 0.0,
-                        cpu_s: 0.0,
-                        peak_rss_mb: 0.0,
-                        apply_s: None,
-                        walls_s: Vec::new(),
-                    };
-                    let label = format!(
-                        "{} of {services} services at {latency_ms} ms, parallelism {parallelism}",
-                        scenario.name()
-                    );
-                    if row.bound_s() > o.max_bound_s {
-                        skipped.push(format!("{label}: bound {:.0} s", row.bound_s()));
-                        continue;
-                    }
-                    let mut best: Option<Row> = None;
-                    for _ in 0..o.runs {
-                        let mut row = Row {
-                            walls_s: Vec::new(),
-                            ..row.clone()
+    for &scenario in &o.scenarios {
+        for &latency_ms in &o.latencies {
+            for &parallelism in &o.parallelisms {
+                let mut best: Vec<Option<Row>> = vec![None; prepared.len()];
+                for run in 0..o.runs {
+                    for (k, p) in prepared.iter_mut().enumerate() {
+                        let services = p.services;
+                        let size = &mut p.size;
+                        let (needs, file, writes) = match scenario {
+                            Scenario::Noop => (Holds::Base, size.base.clone(), 0),
+                            Scenario::Change => (Holds::Base, size.changed.clone(), p.change_ops),
+                            Scenario::Create => (Holds::Empty, size.base.clone(), p.base_entities),
+                            Scenario::Delete => (Holds::Base, size.empty.clone(), p.base_entities),
                         };
+                        let counts = if needs == Holds::Empty {
+                            p.base_counts.keys().map(|k| (k.clone(), 0)).collect()
+                        } else {
+                            p.base_counts.clone()
+                        };
+                        let file_schemas = if file == size.empty { 0 } else { p.schemas };
+                        let mut row = Row {
+                            scenario,
+                            services,
+                            latency_ms,
+                            parallelism,
+                            entities: p.base_entities,
+                            reads: minimum_reads(&counts, file_schemas),
+                            writes,
+                            requests: 0,
+                            wall_s: 0.0,
+                            cpu_s: 0.0,
+                            peak_rss_mb: 0.0,
+                            apply_s: None,
+                            walls_s: Vec::new(),
+                        };
+                        let label = format!(
+                            "{} of {services} services at {latency_ms} ms, parallelism {parallelism}",
+                            scenario.name()
+                        );
+                        if row.bound_s() > o.max_bound_s {
+                            if run == 0 {
+                                skipped.push(format!("{label}: bound {:.0} s", row.bound_s()));
+                            }
+                            continue;
+                        }
                         size.set_up(needs)?;
                         set_latency(&size.addr, latency_ms)?;
                         let before = sim_requests(&size.addr)?;
@@ -479,21 +502,24 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
                                 row.minimum()
                             ));
                         }
+                        let best = &mut best[k];
                         let mut walls =
                             best.as_ref().map(|b| b.walls_s.clone()).unwrap_or_default();
                         walls.push(row.wall_s);
                         if best.as_ref().is_none_or(|b| row.wall_s < b.wall_s) {
-                            best = Some(row);
+                            *best = Some(row);
                         }
-                        if let Some(b) = &mut best {
+                        if let Some(b) = best {
                             b.walls_s = walls;
                         }
                     }
-                    rows.extend(best);
                 }
+                rows.extend(best.into_iter().flatten());
             }
         }
     }
+    // The table reads size by size.
+    rows.sort_by_key(|r| r.services);
 
     print_table(&rows);
     print_growth(&rows);
