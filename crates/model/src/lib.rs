@@ -211,7 +211,7 @@ impl LiveState {
 
     /// The live entities of `kind`, decoded (empty when none were read).
     pub fn of(&self, kind: Kind) -> Vec<Object> {
-        self.texts(kind).map(decode).collect()
+        self.decoded(kind).collect()
     }
 
     /// The live entities of `kind`, each decoded as it is reached: a reader that needs

@@ -175,6 +175,26 @@ struct Row {
 }
 
 impl Row {
+    fn label(&self) -> String {
+        format!(
+            "{} of {} services at {} ms, parallelism {}",
+            self.scenario.name(),
+            self.services,
+            self.latency_ms,
+            self.parallelism
+        )
+    }
+
+    /// The fastest of `runs` (of one combination), with every run's wall time.
+    fn fastest(runs: Vec<Row>) -> Option<Row> {
+        let walls: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
+        let mut best = runs
+            .into_iter()
+            .min_by(|a, b| a.wall_s.total_cmp(&b.wall_s))?;
+        best.walls_s = walls;
+        Some(best)
+    }
+
     fn minimum(&self) -> u64 {
         self.reads + self.writes
     }
@@ -256,7 +276,9 @@ fn schemas_of(file: &Path) -> Result<u64, String> {
     Ok((kinds.len() + plugins.len()) as u64)
 }
 
+/// One gateway size: its files, what the gateway holds, and its own kong-sim.
 struct Size<'a> {
+    services: usize,
     carl: &'a Path,
     sim_bin: &'a Path,
     /// The kong-sim at `addr` (stopped when replaced or dropped).
@@ -268,9 +290,107 @@ struct Size<'a> {
     /// Where measured applies write their backup (as a user's apply does).
     backups: PathBuf,
     holds: Holds,
+    /// Schemas carl reads for the generated file (one per kind and plugin in use).
+    schemas: u64,
+    /// The base gateway's entities by collection, as kong-sim counted them.
+    base_counts: BTreeMap<String, u64>,
+    base_entities: u64,
+    /// Ops of the 10% change, planned once against the base gateway.
+    change_ops: u64,
 }
 
 impl Size<'_> {
+    /// What `scenario` needs kong-sim to hold, and the file it applies.
+    fn scenario(&self, scenario: Scenario) -> (Holds, &Path) {
+        match scenario {
+            Scenario::Noop => (Holds::Base, &self.base),
+            Scenario::Change => (Holds::Base, &self.changed),
+            Scenario::Create => (Holds::Empty, &self.base),
+            Scenario::Delete => (Holds::Base, &self.empty),
+        }
+    }
+
+    /// The row of a combination at this size, before it is run: its minimum requests.
+    fn row(&self, scenario: Scenario, latency_ms: u64, parallelism: u64) -> Row {
+        let (needs, file) = self.scenario(scenario);
+        let counts = if needs == Holds::Empty {
+            self.base_counts.keys().map(|k| (k.clone(), 0)).collect()
+        } else {
+            self.base_counts.clone()
+        };
+        let file_schemas = if file == self.empty { 0 } else { self.schemas };
+        Row {
+            scenario,
+            services: self.services,
+            latency_ms,
+            parallelism,
+            entities: self.base_entities,
+            reads: minimum_reads(&counts, file_schemas),
+            writes: match scenario {
+                Scenario::Noop => 0,
+                Scenario::Change => self.change_ops,
+                Scenario::Create | Scenario::Delete => self.base_entities,
+            },
+            requests: 0,
+            wall_s: 0.0,
+            cpu_s: 0.0,
+            peak_rss_mb: 0.0,
+            apply_s: None,
+            walls_s: Vec::new(),
+        }
+    }
+
+    /// Runs `row`'s command once, from the state its scenario needs, and fills in what
+    /// was measured.
+    fn measure(&mut self, mut row: Row) -> Result<Row, String> {
+        let (needs, file) = self.scenario(row.scenario);
+        let file = file.to_path_buf();
+        self.set_up(needs)?;
+        set_latency(&self.addr, row.latency_ms)?;
+        let before = sim_requests(&self.addr)?;
+        let p = row.parallelism.to_string();
+        let backups = self.backups.to_str().unwrap_or("backups");
+        let args: Vec<&str> = match row.scenario {
+            Scenario::Noop => vec![
+                "reconcile",
+                "--plan",
+                "--detailed-exitcode",
+                "--parallelism",
+                &p,
+            ],
+            // With the backup a user's apply writes first (the dump of the live state
+            // is part of the cost).
+            _ => vec![
+                "reconcile",
+                "--apply",
+                "--backup-dir",
+                backups,
+                "--parallelism",
+                &p,
+            ],
+        };
+        let t = Instant::now();
+        let (stdout, code, cpu, rss) = run_measured(&mut self.carl(&args, &file))?;
+        row.wall_s = t.elapsed().as_secs_f64();
+        row.requests = sim_requests(&self.addr)? - before;
+        set_latency(&self.addr, 0)?;
+        if code != 0 {
+            return Err(format!("{}: carl exited {code}", row.label()));
+        }
+        let _ = std::fs::remove_dir_all(&self.backups);
+        row.cpu_s = cpu.as_secs_f64();
+        row.peak_rss_mb = rss as f64 / 1024.0;
+        if row.scenario != Scenario::Noop {
+            row.apply_s = apply_phase(&String::from_utf8_lossy(&stdout)).map(|(s, _)| s);
+        }
+        self.holds = match row.scenario {
+            Scenario::Noop | Scenario::Create => Holds::Base,
+            Scenario::Change => Holds::Changed,
+            Scenario::Delete => Holds::Empty,
+        };
+        Ok(row)
+    }
+
     fn carl(&self, args: &[&str], file: &Path) -> Command {
         let mut cmd = Command::new(self.carl);
         cmd.args(args)
@@ -349,147 +469,63 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     // combination measures all sizes one after the other: this machine's speed drifts
     // by 20-30% within the hour, and sizes measured minutes apart would put that drift
     // into their growth.
-    struct Prepared<'a> {
-        services: usize,
-        size: Size<'a>,
-        schemas: u64,
-        base_counts: BTreeMap<String, u64>,
-        base_entities: u64,
-        change_ops: u64,
-    }
-    let mut prepared: Vec<Prepared> = Vec::new();
+    let mut sizes: Vec<Size> = Vec::new();
     for &services in &o.sizes {
         let (base, changed) = generated_pair(&dir, services, 10)?;
-        let schemas = schemas_of(&base)?;
         let (sim, addr) = crate::start_sim(&sim_bin)?;
         let mut size = Size {
+            services,
             carl: &carl,
             sim_bin: &sim_bin,
             _sim: Some(sim),
             addr,
+            schemas: schemas_of(&base)?,
             base,
             changed,
             empty: empty.clone(),
             backups: dir.join(format!("backups-{services}")),
             holds: Holds::Empty,
+            base_counts: BTreeMap::new(),
+            base_entities: 0,
+            change_ops: 0,
         };
         size.set_up(Holds::Base)?;
-        let base_counts = sim_entities(&size.addr)?;
-        let base_entities: u64 = base_counts.values().sum();
-        // The change's ops, planned once against the base gateway.
+        size.base_counts = sim_entities(&size.addr)?;
+        size.base_entities = size.base_counts.values().sum();
         let (plan, _, _, _) = run_measured(&mut size.carl(
             &["reconcile", "--plan", "--format", "json"],
             &size.changed.clone(),
         ))?;
         let plan: Value = serde_json::from_slice(&plan).map_err(|e| format!("plan JSON: {e}"))?;
-        let change_ops = plan["ops"].as_array().map_or(0, Vec::len) as u64;
+        size.change_ops = plan["ops"].as_array().map_or(0, Vec::len) as u64;
         println!(
-            "{services} services: {base_entities} entities; the 10% change is {change_ops} ops"
+            "{services} services: {} entities; the 10% change is {} ops",
+            size.base_entities, size.change_ops
         );
-        prepared.push(Prepared {
-            services,
-            size,
-            schemas,
-            base_counts,
-            base_entities,
-            change_ops,
-        });
+        sizes.push(size);
     }
 
     for &scenario in &o.scenarios {
         for &latency_ms in &o.latencies {
             for &parallelism in &o.parallelisms {
-                let mut best: Vec<Option<Row>> = vec![None; prepared.len()];
-                for run in 0..o.runs {
-                    for (k, p) in prepared.iter_mut().enumerate() {
-                        let services = p.services;
-                        let size = &mut p.size;
-                        let (needs, file, writes) = match scenario {
-                            Scenario::Noop => (Holds::Base, size.base.clone(), 0),
-                            Scenario::Change => (Holds::Base, size.changed.clone(), p.change_ops),
-                            Scenario::Create => (Holds::Empty, size.base.clone(), p.base_entities),
-                            Scenario::Delete => (Holds::Base, size.empty.clone(), p.base_entities),
-                        };
-                        let counts = if needs == Holds::Empty {
-                            p.base_counts.keys().map(|k| (k.clone(), 0)).collect()
-                        } else {
-                            p.base_counts.clone()
-                        };
-                        let file_schemas = if file == size.empty { 0 } else { p.schemas };
-                        let mut row = Row {
-                            scenario,
-                            services,
-                            latency_ms,
-                            parallelism,
-                            entities: p.base_entities,
-                            reads: minimum_reads(&counts, file_schemas),
-                            writes,
-                            requests: 0,
-                            wall_s: 0.0,
-                            cpu_s: 0.0,
-                            peak_rss_mb: 0.0,
-                            apply_s: None,
-                            walls_s: Vec::new(),
-                        };
-                        let label = format!(
-                            "{} of {services} services at {latency_ms} ms, parallelism {parallelism}",
-                            scenario.name()
-                        );
+                // Each size's runs of this combination.
+                let mut runs: Vec<Vec<Row>> = vec![Vec::new(); sizes.len()];
+                for size in &sizes {
+                    let row = size.row(scenario, latency_ms, parallelism);
+                    if row.bound_s() > o.max_bound_s {
+                        skipped.push(format!("{}: bound {:.0} s", row.label(), row.bound_s()));
+                    }
+                }
+                for _ in 0..o.runs {
+                    for (size, runs) in sizes.iter_mut().zip(&mut runs) {
+                        let row = size.row(scenario, latency_ms, parallelism);
                         if row.bound_s() > o.max_bound_s {
-                            if run == 0 {
-                                skipped.push(format!("{label}: bound {:.0} s", row.bound_s()));
-                            }
                             continue;
                         }
-                        size.set_up(needs)?;
-                        set_latency(&size.addr, latency_ms)?;
-                        let before = sim_requests(&size.addr)?;
-                        let p = parallelism.to_string();
-                        let backups = size.backups.to_str().unwrap_or("backups");
-                        let args: Vec<&str> = match scenario {
-                            Scenario::Noop => {
-                                vec![
-                                    "reconcile",
-                                    "--plan",
-                                    "--detailed-exitcode",
-                                    "--parallelism",
-                                    &p,
-                                ]
-                            }
-                            // With the backup a user's apply writes first (the dump of the
-                            // live state is part of the cost).
-                            _ => vec![
-                                "reconcile",
-                                "--apply",
-                                "--backup-dir",
-                                backups,
-                                "--parallelism",
-                                &p,
-                            ],
-                        };
-                        let t = Instant::now();
-                        let (stdout, code, cpu, rss) = run_measured(&mut size.carl(&args, &file))?;
-                        row.wall_s = t.elapsed().as_secs_f64();
-                        row.requests = sim_requests(&size.addr)? - before;
-                        set_latency(&size.addr, 0)?;
-                        if code != 0 {
-                            return Err(format!("{label}: carl exited {code}"));
-                        }
-                        let _ = std::fs::remove_dir_all(&size.backups);
-                        row.cpu_s = cpu.as_secs_f64();
-                        row.peak_rss_mb = rss as f64 / 1024.0;
-                        let stdout = String::from_utf8_lossy(&stdout);
-                        if scenario != Scenario::Noop {
-                            row.apply_s = apply_phase(&stdout).map(|(s, _)| s);
-                        }
-                        size.holds = match scenario {
-                            Scenario::Noop => Holds::Base,
-                            Scenario::Change => Holds::Changed,
-                            Scenario::Create => Holds::Base,
-                            Scenario::Delete => Holds::Empty,
-                        };
+                        let row = size.measure(row)?;
                         println!(
-                            "  {label}: {:.2} s, {} requests (minimum {}), {:.0} MB",
+                            "  {}: {:.2} s, {} requests (minimum {}), {:.0} MB",
+                            row.label(),
                             row.wall_s,
                             row.requests,
                             row.minimum(),
@@ -497,24 +533,16 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
                         );
                         if row.requests != row.minimum() {
                             wrong.push(format!(
-                                "{label}: {} requests, minimum {}",
+                                "{}: {} requests, minimum {}",
+                                row.label(),
                                 row.requests,
                                 row.minimum()
                             ));
                         }
-                        let best = &mut best[k];
-                        let mut walls =
-                            best.as_ref().map(|b| b.walls_s.clone()).unwrap_or_default();
-                        walls.push(row.wall_s);
-                        if best.as_ref().is_none_or(|b| row.wall_s < b.wall_s) {
-                            *best = Some(row);
-                        }
-                        if let Some(b) = best {
-                            b.walls_s = walls;
-                        }
+                        runs.push(row);
                     }
                 }
-                rows.extend(best.into_iter().flatten());
+                rows.extend(runs.into_iter().filter_map(Row::fastest));
             }
         }
     }
