@@ -6,6 +6,12 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+// mimalloc, as carl has: the benches run kong-sim beside carl on the same cores, and
+// with glibc's malloc a fifth of kong-sim's CPU went to the allocator
+// (`_int_malloc`, `malloc_consolidate`), more as its heap grew (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "kong-sim", version, about = "A Kong 3.x Admin API emulator")]
 struct Args {
