@@ -255,7 +255,11 @@ pub fn plan(
     for &kind in Kind::ALL {
         // One kind decoded at a time (see `LiveState`).
         let indices = of_kind.remove(&kind).unwrap_or_default();
-        planner.kind(kind, &indices, &live.of(kind))?;
+        if indices.is_empty() {
+            planner.delete_all(kind, live.decoded(kind));
+        } else {
+            planner.kind(kind, &indices, &live.of(kind))?;
+        }
     }
     let mut names = std::mem::take(&mut planner.names);
     let mut plan = planner.builder.finish()?;
@@ -353,13 +357,56 @@ impl<'a> Planner<'a> {
         identity::label(kind, entity, &|id| self.names.get(id).cloned())
     }
 
-    /// Plans one kind: `indices` are its entities in `desired.entities`.
+    /// Plans a kind the files have none of: every live entity of it is deleted. Each
+    /// is decoded as it is reached rather than the whole kind at once (nothing needs
+    /// matching), so deleting a whole gateway works in one entity's memory instead of
+    /// a kind's hundreds of megabytes, which at 20,000 services spill every cache.
+    fn delete_all(&mut self, kind: Kind, live: impl Iterator<Item = Object>) {
+        let referenced = is_referenced(kind);
+        for o in live {
+            let label = self.label(kind, &o);
+            if referenced {
+                self.names.insert(live_id(&o).to_owned(), label.clone());
+            }
+            // Removed along with a replaced parent, and its own children with it.
+            let mut why = None;
+            for (field, target) in kind
+                .foreign_keys()
+                .iter()
+                .filter(|_| !self.replaced.is_empty())
+            {
+                if let Some(parent) = o.get(*field).and_then(carl_model::foreign_id)
+                    && self.replaced.contains_key(&(*target, parent.to_owned()))
+                {
+                    why = Some(format!("its {target} is replaced"));
+                }
+            }
+            if let Some(why) = &why {
+                self.replaced
+                    .insert((kind, live_id(&o).to_owned()), why.clone());
+            }
+            self.delete(kind, &o, label, why);
+        }
+    }
+
+    /// A delete of the live entity `o`, labelled `label`.
+    fn delete(&mut self, kind: Kind, o: &Object, label: String, why: Option<String>) {
+        let id = live_id(o);
+        let write = order::Write {
+            kind,
+            id: id.to_owned(),
+            label,
+            path: entity_path(kind, id, o),
+            schema: self.schema(kind, o),
+            source: None,
+        };
+        self.builder.delete(write, o, why);
+    }
+
+    /// Plans a kind the files have: `indices` (not empty) are its entities in
+    /// `desired.entities`, matched against `live_of`, the kind's live entities.
     fn kind(&mut self, kind: Kind, indices: &[usize], live_of: &[Object]) -> Result<(), PlanError> {
-        // Only kinds others refer to need their ids and names remembered: most
-        // entities (plugins, credentials, targets) are leaves.
-        let referenced = Kind::ALL
-            .iter()
-            .any(|k| k.foreign_keys().iter().any(|(_, t)| *t == kind));
+        let referenced = is_referenced(kind);
         if referenced {
             for o in live_of {
                 let label = self.label(kind, o);
@@ -377,12 +424,10 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        // Nothing to match when the files have none of this kind (all deleted).
-        let to_match = if indices.is_empty() { &[][..] } else { live_of };
-        let by_id: HashMap<&str, &Object> = to_match.iter().map(|o| (live_id(o), o)).collect();
+        let by_id: HashMap<&str, &Object> = live_of.iter().map(|o| (live_id(o), o)).collect();
         let mut by_natural: HashMap<String, Vec<&Object>> =
-            HashMap::with_capacity_and_hasher(to_match.len(), Default::default());
-        for o in to_match {
+            HashMap::with_capacity_and_hasher(live_of.len(), Default::default());
+        for o in live_of {
             if let Some(n) = identity::natural(kind, o) {
                 by_natural.entry(n).or_default().push(o);
             }
@@ -578,15 +623,8 @@ impl<'a> Planner<'a> {
             if taken.contains(id) && why.is_none() {
                 continue;
             }
-            let write = order::Write {
-                kind,
-                id: id.to_owned(),
-                label: self.label(kind, o),
-                path: entity_path(kind, id, o),
-                schema: self.schema(kind, o),
-                source: None,
-            };
-            self.builder.delete(write, o, why);
+            let label = self.label(kind, o);
+            self.delete(kind, o, label, why);
         }
         Ok(())
     }
@@ -676,6 +714,14 @@ fn with_tags(desired: &DesiredState, tags: &[String]) -> DesiredState {
         e.fields.insert("tags".into(), Value::Array(list));
     }
     out
+}
+
+/// Whether other kinds refer to `kind`: only those need their ids and names
+/// remembered; most entities (plugins, credentials, targets) are leaves.
+fn is_referenced(kind: Kind) -> bool {
+    Kind::ALL
+        .iter()
+        .any(|k| k.foreign_keys().iter().any(|(_, t)| *t == kind))
 }
 
 fn live_id(o: &Object) -> &str {

@@ -610,6 +610,47 @@ fn replacing_a_service_by_id_replaces_its_routes_too() {
     );
 }
 
+/// A kind the files have none of is planned without matching (every live one is
+/// deleted); a replaced grandparent still shows as the reason, and still orders the
+/// deletes children first.
+#[test]
+fn live_plugins_the_file_lacks_go_with_a_replaced_service_and_route() {
+    let d = desired(GATEWAY);
+    let p = plan(&d, &LiveState::default(), &Schemas::default()).unwrap();
+    let mut live = apply(&LiveState::default(), &p);
+    let route = live
+        .of(Kind::Route)
+        .into_iter()
+        .find(|r| r["name"] == "orders-api")
+        .unwrap()["id"]
+        .clone();
+    live.push(
+        Kind::Plugin,
+        json!({"id": "00000000-0000-4000-8000-0000000000a1", "name": "cors",
+               "route": {"id": route}, "config": {}})
+        .as_object()
+        .unwrap()
+        .clone(),
+    );
+    let text = GATEWAY.replace(
+        "- name: orders\n",
+        "- name: orders\n  id: 11111111-2222-4333-8444-555555555555\n",
+    );
+    let p = plan(&desired(&text), &live, &Schemas::default()).unwrap();
+    let plugin = p.ops.iter().find(|o| o.kind == Kind::Plugin).unwrap();
+    assert_eq!(plugin.action, Action::Delete);
+    assert_eq!(plugin.replace.as_deref(), Some("its route is replaced"));
+    let route_delete = p
+        .ops
+        .iter()
+        .find(|o| {
+            o.kind == Kind::Route && o.action == Action::Delete && o.label == "\"orders-api\""
+        })
+        .unwrap();
+    assert!(plugin.index < route_delete.index);
+    assert!(route_delete.depends_on.contains(&plugin.index));
+}
+
 /// The three renders of one plan that creates, updates, deletes and replaces entities of
 /// every kind, as a reviewer sees them.
 #[test]
