@@ -121,8 +121,7 @@ fn main() -> Result<(), String> {
         let base = gateway(services, 0)?;
         let live = live(&base)?;
         let entities = live.len();
-        let changed = carl_testkit::generate::with_certificates_of(&gateway(services, 10)?, &base);
-        let changed = desired("changed.yaml", &changed)?;
+        let changed = desired("changed.yaml", &gateway(services, 10)?)?;
         let base = desired("gateway.yaml", &base)?;
         println!(
             "{services} services, {entities} entities, best of {}:",

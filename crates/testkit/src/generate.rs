@@ -150,7 +150,8 @@ pub fn generate(opts: &GenOptions) -> Result<String, String> {
         out.push_str("certificates:\n");
     }
     for i in certified {
-        let (cert, key) = certificate(&format!("svc-{i:05}.example.com"))?;
+        let seed = [rnd(i, 11), rnd(i, 12), rnd(i, 13), rnd(i, 14)];
+        let (cert, key) = certificate(&format!("svc-{i:05}.example.com"), seed)?;
         let _ = write!(
             out,
             "- cert: |\n{}  key: |\n{}  snis:\n  - name: svc-{i:05}.example.com\n  - name: www.svc-{i:05}.example.com\n",
@@ -161,25 +162,26 @@ pub fn generate(opts: &GenOptions) -> Result<String, String> {
     Ok(out)
 }
 
-/// `changed` (a generated gateway) with the certificates of `base` (another): their
-/// keys are random, new on every call, so two calls differ in every certificate too,
-/// and a benchmark of a 10% change would also replace them all.
-pub fn with_certificates_of(changed: &str, base: &str) -> String {
-    let head = changed.split("certificates:").next().unwrap_or(changed);
-    let certificates = base
-        .split_once("certificates:")
-        .map(|(_, tail)| format!("certificates:{tail}"))
-        .unwrap_or_default();
-    format!("{head}{certificates}")
-}
-
 fn indent(pem: &str) -> String {
     pem.lines().map(|l| format!("    {l}\n")).collect()
 }
 
-/// A self-signed certificate and its key, as PEM.
-fn certificate(name: &str) -> Result<(String, String), String> {
-    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+/// A self-signed certificate and its key, as PEM, the same for the same `seed`: the
+/// key is Ed25519 made from the seed, Ed25519 signs deterministically, and rcgen
+/// derives the serial number from the key. So `--seed` gives the same file,
+/// certificates included, and a mutated gateway keeps its base's certificates (a
+/// random key per call made every certificate of a 10% change a change too).
+fn certificate(name: &str, seed: [u64; 4]) -> Result<(String, String), String> {
+    // An Ed25519 private key as PKCS#8 v1 (RFC 8410): this header, then the 32-byte seed.
+    const HEADER: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let mut der = HEADER.to_vec();
+    for part in seed {
+        der.extend_from_slice(&part.to_be_bytes());
+    }
+    let key = rcgen::KeyPair::try_from(der).map_err(|e| e.to_string())?;
     let params = rcgen::CertificateParams::new(vec![name.to_owned()]).map_err(|e| e.to_string())?;
     let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
     Ok((cert.pem(), key.serialize_pem()))
@@ -246,27 +248,31 @@ mod tests {
             state.select_tags.map(|(t, _)| t),
             Some(vec!["bench".to_owned()])
         );
-        // Same options, same file, except certificates (fresh keys each run).
-        let again = generate(&opts(40, 0)).unwrap();
-        let head = |t: &str| t.split("certificates:").next().unwrap().to_owned();
-        assert_eq!(head(&text), head(&again));
+        // Same options, same file, certificates included.
+        assert_eq!(text, generate(&opts(40, 0)).unwrap());
+        assert!(text.contains("BEGIN CERTIFICATE"), "{text}");
     }
 
     #[test]
-    fn a_change_can_keep_the_base_gateways_certificates() {
+    fn a_change_keeps_the_certificates_and_a_seed_makes_them() {
+        let certs = |t: &str| t.split_once("certificates:").unwrap().1.to_owned();
         let base = generate(&opts(20, 0)).unwrap();
         let changed = generate(&opts(20, 50)).unwrap();
-        let certs = |t: &str| t.split_once("certificates:").unwrap().1.to_owned();
-        assert_ne!(
-            certs(&base),
-            certs(&changed),
-            "keys are fresh on every call"
-        );
-        let spliced = with_certificates_of(&changed, &base);
-        assert_eq!(certs(&spliced), certs(&base));
-        assert!(spliced.starts_with(changed.split("certificates:").next().unwrap()));
-        carl_config::load_str("spliced.yaml", &spliced, &|_| None)
-            .unwrap_or_else(|e| panic!("spliced file is invalid:\n{e}"));
+        assert_ne!(base, changed);
+        assert_eq!(certs(&base), certs(&changed));
+        let other_seed = generate(&GenOptions {
+            seed: 8,
+            ..opts(20, 0)
+        })
+        .unwrap();
+        assert_ne!(certs(&base), certs(&other_seed));
+        // Two certificates of one file have keys of their own.
+        let keys: std::collections::BTreeSet<&str> = base
+            .split("BEGIN PRIVATE KEY-----")
+            .skip(1)
+            .map(|k| k.split("-----END").next().unwrap())
+            .collect();
+        assert_eq!(keys.len(), 2, "{base}");
     }
 
     #[test]
