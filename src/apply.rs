@@ -421,7 +421,16 @@ pub fn backup(
         n += 1;
         path = dir.join(format!("{gateway}-{stamp}-{n}.yaml"));
     }
-    write_private(&path, text.as_bytes())?;
+    // Written beside it under a hidden name, then renamed into place: a carl killed
+    // while writing leaves no file named as a backup that holds part of the gateway
+    // (applying that would delete the rest).
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let partial = dir.join(format!(".{name}.partial"));
+    write_private(&partial, text.as_bytes())?;
+    std::fs::rename(&partial, &path)?;
+    // The rename itself made durable, as the file's content is by `write_private`.
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(path)
 }
 

@@ -293,6 +293,55 @@ fn apply_writes_a_backup_that_restores_the_gateway() {
     assert_eq!(std::fs::read_dir(&backups).unwrap().count(), 1);
 }
 
+/// carl killed (SIGKILL) the moment anything appears in the backup directory, five
+/// times: a file named as a backup is a whole one, never the part written before the
+/// kill (applying that would delete the rest of the gateway). Writing in place, one
+/// run in three or so left a partial one.
+#[test]
+fn a_run_killed_while_writing_its_backup_leaves_no_partial_backup() {
+    let gw = Gateway::start();
+    if !gw.is_sim() {
+        return;
+    }
+    let n = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gw.yaml", &gateway(n));
+    let empty = write(dir.path(), "empty.yaml", "_format_version: \"3.0\"\n");
+    let entries = |d: &std::path::Path| std::fs::read_dir(d).map_or(0, |r| r.count());
+    for attempt in 0..5 {
+        // Whatever the last killed run deleted comes back first.
+        gw.carl()
+            .args(["reconcile", "--apply", "--no-backup", "-f", &file])
+            .assert()
+            .code(0);
+        let backups = dir.path().join(format!("backups-{attempt}"));
+        let mut child = gw
+            .carl()
+            .args(["reconcile", "--apply", "-f", &empty, "--backup-dir"])
+            .arg(backups.to_str().unwrap())
+            .spawn_unheard();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while entries(&backups) == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(entries(&backups) > 0, "carl wrote no backup within 60 s");
+        for entry in std::fs::read_dir(&backups).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".yaml") {
+                assert!(name.starts_with('.'), "a partial file is hidden: {name}");
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let state = carl_config::load_str(&name, &text, &|_| None)
+                .unwrap_or_else(|e| panic!("{name} is not a whole backup:\n{e}"));
+            assert_eq!(state.entities.len(), 6 * n, "{name} holds every entity");
+        }
+    }
+}
+
 /// `--apply --plan-file`: applied when the files and the gateway are as planned;
 /// refused, saying what differs and writing nothing, after a change in scope or to a
 /// file; accepted when only entities out of scope (other select tags) changed.
