@@ -107,6 +107,34 @@ fn bad_fixtures_fail_with_their_place_and_nothing_is_sent() {
     );
 }
 
+/// A replay bomb: one anchor as large as carl records (90,000 events, 270 KB of text)
+/// aliased 1,000 times, 90M events once expanded (about 25 GB at ~250 bytes an event).
+/// It stays under the limits on recorded anchors and on aliases, so what stops it is
+/// the bound on replayed events (1M, reached at the 12th alias): measured 131 MB and
+/// 0.6 s in a release build, 6.8 s in a debug one. At 5M replayed events it held
+/// 508 MB for 4.4 s.
+#[test]
+fn an_anchor_replayed_past_the_budget_is_refused_in_bounded_time_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut yaml = String::from("_format_version: \"3.0\"\nbig: &big [");
+    yaml.push_str(&"x, ".repeat(89_990));
+    yaml.push_str("x]\nreplays:\n");
+    yaml.push_str(&"- *big\n".repeat(1_000));
+    let file = dir.path().join("replay.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("carl"));
+    cmd.args(["validate", "-f"])
+        .arg(&file)
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::null());
+    let started = std::time::Instant::now();
+    let (_, code, _, peak_kib) = carl_testkit::measure::run_measured(&mut cmd).unwrap();
+    let wall = started.elapsed();
+    assert_eq!(code, 1, "the replays must be refused");
+    assert!(peak_kib < 200 * 1024, "peak RSS {} MiB", peak_kib / 1024);
+    assert!(wall < std::time::Duration::from_secs(30), "{wall:?}");
+}
+
 /// An alias bomb (9^9 strings once expanded) is refused before it costs anything: in
 /// bounded time and memory, carl's own peak RSS (`VmHWM`, `carl_testkit::measure`). With
 /// serde-saphyr's default anchor budget it held 277 MB for 0.6 s before the refusal.
