@@ -24,7 +24,17 @@ pub fn parse(text: &str) -> Result<SNode, serde_saphyr::Error> {
 }
 
 fn parse_here(text: &str) -> Result<SNode, serde_saphyr::Error> {
-    serde_saphyr::from_str_with_options(text, options())
+    serde_saphyr::from_str_with_options(text, options(text.len()))
+}
+
+/// How many events aliases may replay in a file of `bytes`: four per byte of input,
+/// no fewer than serde-saphyr's 1M and no more than the nodes a file may hold. A real
+/// file's alias costs a line and replays tens of events (`<<: *defaults` on each of
+/// 30,000 lean services is over 1M); a bomb's costs a few bytes and replays thousands.
+/// So memory stays proportional to the input: ~100 bytes a replayed event, 508 MB at
+/// the cap, which only files of 1.25 MB and more reach.
+fn replay_budget(bytes: usize) -> usize {
+    bytes.saturating_mul(4).clamp(1_000_000, MAX_NODES)
 }
 
 /// The nodes one file may hold (aliases expanded): 70k entities is ~1M YAML nodes.
@@ -32,7 +42,7 @@ const MAX_NODES: usize = 5_000_000;
 
 /// The limits that bound memory and time against alias bombs and runaway input, and
 /// nothing else: a real file may use an anchor on every one of 20,000 services.
-fn options() -> serde_saphyr::Options {
+fn options(bytes: usize) -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_nodes = MAX_NODES;
     budget.max_events = 12_000_000;
@@ -46,15 +56,19 @@ fn options() -> serde_saphyr::Options {
     // Reusing anchors is what they are for. The defaults (at most 50,000 aliases and
     // 10,000 merge keys, and no more than 10 aliases per anchor once there are 100)
     // refused a gateway with `<<: *defaults` on each of its services. What the aliases
-    // expand to stays bounded by the default 1M replayed events (a 35-event anchor on
-    // each of 20,000 services is 700,000): at 5M, a 270 KB file replaying one large
-    // anchor held 508 MB for 4.4 s before the node budget refused it.
+    // expand to is bounded by `replay_budget`: at 5M for any file, a 270 KB one
+    // replaying one large anchor held 508 MB for 4.4 s before the node budget refused
+    // it; serde-saphyr's fixed 1M refused a gateway with a 35-event anchor on each of
+    // 30,000 services.
     budget.max_aliases = MAX_NODES;
     budget.max_merge_keys = MAX_NODES;
     budget.enforce_alias_anchor_ratio = false;
     serde_saphyr::options! {
         legacy_octal_numbers: true,
         budget: Some(budget),
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: replay_budget(bytes),
+        },
     }
 }
 

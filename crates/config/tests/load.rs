@@ -500,6 +500,32 @@ fn alias_bombs_are_refused_with_a_clear_error() {
     assert!(errs[0].contains("exceeds carl's limits"), "{}", errs[0]);
 }
 
+/// A file that leans on one anchor: `<<: *defaults` of 89 events (70 tags) on each of
+/// 12,000 services replays 1.07M events, past serde-saphyr's fixed 1M, which refused
+/// it as an alias bomb. The replay budget grows with the file (4 events a byte).
+#[test]
+fn an_anchor_replayed_a_million_times_by_a_real_file_loads() {
+    let services = 12_000;
+    let tags: Vec<String> = (0..70).map(|t| format!("t{t}")).collect();
+    let mut yaml = format!(
+        "_format_version: \"3.0\"\nservices:\n- <<: &defaults {{protocol: https, host: backend.internal, \
+         port: 443, retries: 3, connect_timeout: 5000, write_timeout: 5000, read_timeout: 5000, \
+         tags: [{}]}}\n  name: svc0\n",
+        tags.join(", ")
+    );
+    for i in 1..services {
+        yaml.push_str(&format!("- <<: *defaults\n  name: svc{i}\n"));
+    }
+    let state = load(&yaml).unwrap_or_else(|e| panic!("{}", e.diagnostics[0]));
+    assert_eq!(state.entities.len(), services);
+    let last = &state.entities[services - 1];
+    assert_eq!(
+        last.fields.get("name"),
+        Some(&serde_json::json!("svc11999"))
+    );
+    assert_eq!(last.fields.get("port"), Some(&serde_json::json!(443)));
+}
+
 /// Anchors are for reuse: `<<: *defaults` on every service of a large gateway loads.
 /// serde-saphyr's default budget refused this file (more than 10 aliases per anchor,
 /// 10,000 merge keys, 50,000 aliases) with "more YAML nodes than carl reads".
