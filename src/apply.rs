@@ -414,23 +414,49 @@ pub fn backup(
         .filter(|c| !matches!(c, '-' | ':'))
         .collect();
     create_private_dir(dir)?;
-    let mut path = dir.join(format!("{gateway}-{stamp}.yaml"));
-    // Two applies in the same second keep both backups.
-    let mut n = 1;
-    while path.exists() {
-        n += 1;
-        path = dir.join(format!("{gateway}-{stamp}-{n}.yaml"));
+    // Written under a name of this process's own, then published under the backup's
+    // name: a carl killed while writing leaves no file named as a backup that holds
+    // part of the gateway (applying that would delete the rest), only this dot file.
+    let partial = dir.join(format!(".{gateway}-{stamp}.{}.partial", std::process::id()));
+    if let Err(e) = write_private(&partial, text.as_bytes()) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
     }
-    // Written beside it under a hidden name, then renamed into place: a carl killed
-    // while writing leaves no file named as a backup that holds part of the gateway
-    // (applying that would delete the rest).
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let partial = dir.join(format!(".{name}.partial"));
-    write_private(&partial, text.as_bytes())?;
-    std::fs::rename(&partial, &path)?;
-    // The rename itself made durable, as the file's content is by `write_private`.
+    // Two applies in the same second, even at once, keep both backups: a hard link
+    // never replaces a file, so each takes the first name free.
+    let mut n = 1;
+    let path = loop {
+        let path = match n {
+            1 => dir.join(format!("{gateway}-{stamp}.yaml")),
+            _ => dir.join(format!("{gateway}-{stamp}-{n}.yaml")),
+        };
+        match std::fs::hard_link(&partial, &path) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&partial);
+                break path;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            // A filesystem without hard links: a rename, which would replace a backup
+            // another run published in the same instant.
+            Err(_) if !path.exists() => {
+                if let Err(e) = std::fs::rename(&partial, &path) {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e);
+                }
+                break path;
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(e);
+            }
+        }
+    };
+    // The new name made durable too, where the filesystem can (the content already is,
+    // by `write_private`); some network filesystems cannot sync a directory.
     #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(path)
 }
 

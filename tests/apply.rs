@@ -296,7 +296,8 @@ fn apply_writes_a_backup_that_restores_the_gateway() {
 /// carl killed (SIGKILL) the moment anything appears in the backup directory, five
 /// times: a file named as a backup is a whole one, never the part written before the
 /// kill (applying that would delete the rest of the gateway). Writing in place, one
-/// run in three or so left a partial one.
+/// attempt in three or so left a partial one. (That a backup is written at all is
+/// `apply_writes_a_backup_that_restores_the_gateway`'s.)
 #[test]
 fn a_run_killed_while_writing_its_backup_leaves_no_partial_backup() {
     let gw = Gateway::start();
@@ -339,6 +340,51 @@ fn a_run_killed_while_writing_its_backup_leaves_no_partial_backup() {
                 .unwrap_or_else(|e| panic!("{name} is not a whole backup:\n{e}"));
             assert_eq!(state.entities.len(), 6 * n, "{name} holds every entity");
         }
+    }
+}
+
+/// Two applies started together with one backup directory (two teams' jobs): each
+/// keeps a whole backup of its own, even within the same second, and no partial file
+/// is left behind. The race this guards (both choosing one free name, then one backup
+/// replacing or mixing into the other) is milliseconds wide: the test does not reach
+/// it on every run, and passed three runs of the code that had it.
+#[test]
+fn two_applies_at_once_keep_two_whole_backups() {
+    let gw = Gateway::start();
+    if !gw.is_sim() {
+        return;
+    }
+    let n = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "gw.yaml", &gateway(n));
+    gw.carl()
+        .args(["reconcile", "--apply", "--no-backup", "-f", &file])
+        .assert()
+        .code(0);
+    let empty = write(dir.path(), "empty.yaml", "_format_version: \"3.0\"\n");
+    let backups = dir.path().join("backups");
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            gw.carl()
+                .args(["reconcile", "--apply", "-f", &empty, "--backup-dir"])
+                .arg(backups.to_str().unwrap())
+                .spawn_unheard()
+        })
+        .collect();
+    for mut run in runs {
+        assert!(run.wait().unwrap().success());
+    }
+    let names: Vec<String> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    for name in &names {
+        assert!(name.ends_with(".yaml"), "{names:?}");
+        let text = std::fs::read_to_string(backups.join(name)).unwrap();
+        let state = carl_config::load_str(name, &text, &|_| None)
+            .unwrap_or_else(|e| panic!("{name} is not a whole backup:\n{e}"));
+        assert!(!state.entities.is_empty(), "{name}");
     }
 }
 
