@@ -649,6 +649,24 @@ fn live_plugins_the_file_lacks_go_with_a_replaced_service_and_route() {
         .unwrap();
     assert!(plugin.index < route_delete.index);
     assert!(route_delete.depends_on.contains(&plugin.index));
+
+    // With no routes in the file either, both kinds are deleted without matching, and
+    // the reason still passes from the service to its routes and on to their plugins.
+    let text = "_format_version: \"3.0\"\nservices:\n- name: orders\n  \
+                id: 11111111-2222-4333-8444-555555555555\n  url: http://orders.internal:8080\n";
+    let p = plan(&desired(text), &live, &Schemas::default()).unwrap();
+    let routes: Vec<&carl_planner::Op> = p.ops.iter().filter(|o| o.kind == Kind::Route).collect();
+    assert!(!routes.is_empty());
+    for r in routes {
+        assert_eq!(r.action, Action::Delete);
+        assert_eq!(
+            r.replace.as_deref(),
+            Some("its service is replaced"),
+            "{r:?}"
+        );
+    }
+    let plugin = p.ops.iter().find(|o| o.kind == Kind::Plugin).unwrap();
+    assert_eq!(plugin.replace.as_deref(), Some("its route is replaced"));
 }
 
 /// The three renders of one plan that creates, updates, deletes and replaces entities of
