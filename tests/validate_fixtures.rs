@@ -108,7 +108,7 @@ fn bad_fixtures_fail_with_their_place_and_nothing_is_sent() {
 }
 
 /// A replay bomb: one anchor as large as carl records (90,000 events, 270 KB of text)
-/// aliased 1,000 times, 90M events once expanded (about 25 GB at ~250 bytes an event).
+/// aliased 1,000 times, 90M events once expanded (about 12 GB at ~130 bytes an event).
 /// It stays under the limits on recorded anchors and on aliases, so what stops it is
 /// the bound on replayed events (four per byte of the file, at least 1M: here 1.1M,
 /// reached at the 13th alias): measured 144 MB and 0.6 s in a release build, about 7 s
@@ -122,17 +122,30 @@ fn an_anchor_replayed_past_the_budget_is_refused_in_bounded_time_and_memory() {
     yaml.push_str(&"- *big\n".repeat(1_000));
     let file = dir.path().join("replay.yaml");
     std::fs::write(&file, &yaml).unwrap();
+    let stderr = dir.path().join("stderr.txt");
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("carl"));
     cmd.args(["validate", "-f"])
         .arg(&file)
         .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::null());
+        .stderr(std::fs::File::create(&stderr).unwrap());
     let started = std::time::Instant::now();
     let (_, code, _, peak_kib) = carl_testkit::measure::run_measured(&mut cmd).unwrap();
     let wall = started.elapsed();
     assert_eq!(code, 1, "the replays must be refused");
     assert!(peak_kib < 200 * 1024, "peak RSS {} MiB", peak_kib / 1024);
     assert!(wall < std::time::Duration::from_secs(30), "{wall:?}");
+    // Refused for what the aliases replay, at the alias that went past the budget
+    // (4 × 277,016 bytes: the 13th replay of 90,000 events, on line 16).
+    let stderr = std::fs::read_to_string(&stderr).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "replay.yaml:16:3: the file exceeds carl's limits for YAML input: its aliases \
+             (*ref) expand to more than the {} YAML events carl replays for a file of {} bytes",
+            4 * yaml.len(),
+            yaml.len()
+        )),
+        "{stderr}"
+    );
 }
 
 /// An alias bomb (9^9 strings once expanded) is refused before it costs anything: in

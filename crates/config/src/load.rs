@@ -54,7 +54,7 @@ pub(crate) fn load_document(
             diagnostics.push(Diagnostic {
                 location,
                 file,
-                message: yaml_message(&e),
+                message: yaml_message(&e, text.len()),
             });
             return None;
         }
@@ -76,8 +76,9 @@ pub(crate) fn load_document(
 }
 
 /// serde-saphyr's message without its own location suffix and configuration hints:
-/// carl prints `file:line:col` itself.
-fn yaml_message(e: &serde_saphyr::Error) -> String {
+/// carl prints `file:line:col` itself. `bytes`: the file's size, which sets how much
+/// its aliases may replay.
+fn yaml_message(e: &serde_saphyr::Error, bytes: usize) -> String {
     let mut msg = e.without_snippet().to_string();
     if let Some(i) = msg.rfind(" at line ") {
         msg.truncate(i);
@@ -88,7 +89,12 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     const ALIAS_BOMB: &str =
         "its aliases (*ref) expand to more data than carl reads (an alias bomb?)";
     if msg.starts_with("alias replay") {
-        return format!("the file exceeds carl's limits for YAML input: {ALIAS_BOMB}");
+        let budget = crate::node::replay_budget(bytes);
+        return format!(
+            "the file exceeds carl's limits for YAML input: its aliases (*ref) expand to more \
+             than the {budget} YAML events carl replays for a file of {bytes} bytes (four a \
+             byte, at least 1000000; an alias bomb?)"
+        );
     }
     if let Some(breach) = msg.split("budget breached: ").nth(1) {
         let what = match breach.split([' ', '{']).next().unwrap_or_default() {

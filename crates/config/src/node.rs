@@ -31,9 +31,11 @@ fn parse_here(text: &str) -> Result<SNode, serde_saphyr::Error> {
 /// no fewer than serde-saphyr's 1M and no more than the nodes a file may hold. A real
 /// file's alias costs a line and replays tens of events (`<<: *defaults` on each of
 /// 30,000 lean services is over 1M); a bomb's costs a few bytes and replays thousands.
-/// So memory stays proportional to the input: ~100 bytes a replayed event, 508 MB at
-/// the cap, which only files of 1.25 MB and more reach.
-fn replay_budget(bytes: usize) -> usize {
+/// So memory stays proportional to the input: ~130 bytes a replayed event (144 MB for
+/// a 277 KB bomb refused at 1.1M), about 650 MB at the cap, which only files of
+/// 1.25 MB and more reach. A file above four a byte (a 200-event anchor on every
+/// 45-byte entry) is refused, and the message says by how much it may replay.
+pub(crate) fn replay_budget(bytes: usize) -> usize {
     bytes.saturating_mul(4).clamp(1_000_000, MAX_NODES)
 }
 
