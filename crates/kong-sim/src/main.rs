@@ -9,6 +9,8 @@ use clap::Parser;
 // mimalloc, as carl has: the benches run kong-sim beside carl on the same cores, and
 // with glibc's malloc a fifth of kong-sim's CPU went to the allocator
 // (`_int_malloc`, `malloc_consolidate`), more as its heap grew (docs/performance.md).
+// `--features system-alloc` builds without it, for heaptrack, as carl's does.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
