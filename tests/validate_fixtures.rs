@@ -107,6 +107,22 @@ fn bad_fixtures_fail_with_their_place_and_nothing_is_sent() {
     );
 }
 
+/// `carl validate -f file`, its stderr to `stderr`: its exit code, its own peak RSS in
+/// KiB (`VmHWM`, `carl_testkit::measure`) and its wall time.
+fn validate_measured(
+    file: &std::path::Path,
+    stderr: std::process::Stdio,
+) -> (i32, u64, std::time::Duration) {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("carl"));
+    cmd.args(["validate", "-f"])
+        .arg(file)
+        .env("NO_COLOR", "1")
+        .stderr(stderr);
+    let started = std::time::Instant::now();
+    let (_, code, _, peak_kib) = carl_testkit::measure::run_measured(&mut cmd).unwrap();
+    (code, peak_kib, started.elapsed())
+}
+
 /// A replay bomb: one anchor as large as carl records (90,000 events, 270 KB of text)
 /// aliased 1,000 times, 90M events once expanded (about 12 GB at ~130 bytes an event).
 /// It stays under the limits on recorded anchors and on aliases, so what stops it is
@@ -123,14 +139,8 @@ fn an_anchor_replayed_past_the_budget_is_refused_in_bounded_time_and_memory() {
     let file = dir.path().join("replay.yaml");
     std::fs::write(&file, &yaml).unwrap();
     let stderr = dir.path().join("stderr.txt");
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("carl"));
-    cmd.args(["validate", "-f"])
-        .arg(&file)
-        .env("NO_COLOR", "1")
-        .stderr(std::fs::File::create(&stderr).unwrap());
-    let started = std::time::Instant::now();
-    let (_, code, _, peak_kib) = carl_testkit::measure::run_measured(&mut cmd).unwrap();
-    let wall = started.elapsed();
+    let (code, peak_kib, wall) =
+        validate_measured(&file, std::fs::File::create(&stderr).unwrap().into());
     assert_eq!(code, 1, "the replays must be refused");
     assert!(peak_kib < 200 * 1024, "peak RSS {} MiB", peak_kib / 1024);
     assert!(wall < std::time::Duration::from_secs(30), "{wall:?}");
@@ -155,14 +165,7 @@ fn an_anchor_replayed_past_the_budget_is_refused_in_bounded_time_and_memory() {
 fn an_alias_bomb_is_refused_in_bounded_time_and_memory() {
     let bomb =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad/yaml-alias-bomb.yaml");
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("carl"));
-    cmd.args(["validate", "-f"])
-        .arg(&bomb)
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::null());
-    let started = std::time::Instant::now();
-    let (_, code, _, peak_kib) = carl_testkit::measure::run_measured(&mut cmd).unwrap();
-    let wall = started.elapsed();
+    let (code, peak_kib, wall) = validate_measured(&bomb, std::process::Stdio::null());
     assert_eq!(code, 1, "the bomb must be refused");
     assert!(peak_kib < 64 * 1024, "peak RSS {} MiB", peak_kib / 1024);
     assert!(wall < std::time::Duration::from_secs(5), "{wall:?}");

@@ -369,24 +369,32 @@ impl<'a> Planner<'a> {
                 self.names.insert(live_id(&o).to_owned(), label.clone());
             }
             // Removed along with a replaced parent, and its own children with it.
-            let mut why = None;
-            for (field, target) in kind
-                .foreign_keys()
-                .iter()
-                .filter(|_| !self.replaced.is_empty())
-            {
-                if let Some(parent) = o.get(*field).and_then(carl_model::foreign_id)
-                    && self.replaced.contains_key(&(*target, parent.to_owned()))
-                {
-                    why = Some(format!("its {target} is replaced"));
-                }
-            }
+            let why = self.replaced_parent(kind, &o);
             if let Some(why) = &why {
                 self.replaced
                     .insert((kind, live_id(&o).to_owned()), why.clone());
             }
             self.delete(kind, &o, label, why);
         }
+    }
+
+    /// Why the live entity `o` goes with a parent that is replaced, if one is (the
+    /// last such foreign key names it).
+    fn replaced_parent(&self, kind: Kind, o: &Object) -> Option<String> {
+        if self.replaced.is_empty() {
+            return None;
+        }
+        let target = kind
+            .foreign_keys()
+            .iter()
+            .rev()
+            .find_map(|(field, target)| {
+                let parent = o.get(*field).and_then(carl_model::foreign_id)?;
+                self.replaced
+                    .contains_key(&(*target, parent.to_owned()))
+                    .then_some(target)
+            })?;
+        Some(format!("its {target} is replaced"))
     }
 
     /// A delete of the live entity `o`, labelled `label`.
@@ -414,16 +422,10 @@ impl<'a> Planner<'a> {
             }
         }
         // Live entities whose parent is replaced go with it: deleted, created again.
-        let mut forced: HashMap<&str, String> = HashMap::default();
-        for o in live_of.iter().filter(|_| !self.replaced.is_empty()) {
-            for (field, target) in kind.foreign_keys() {
-                if let Some(parent) = o.get(*field).and_then(carl_model::foreign_id)
-                    && self.replaced.contains_key(&(*target, parent.to_owned()))
-                {
-                    forced.insert(live_id(o), format!("its {target} is replaced"));
-                }
-            }
-        }
+        let forced: HashMap<&str, String> = live_of
+            .iter()
+            .filter_map(|o| Some((live_id(o), self.replaced_parent(kind, o)?)))
+            .collect();
         let by_id: HashMap<&str, &Object> = live_of.iter().map(|o| (live_id(o), o)).collect();
         let mut by_natural: HashMap<String, Vec<&Object>> =
             HashMap::with_capacity_and_hasher(live_of.len(), Default::default());

@@ -409,8 +409,9 @@ impl Size<'_> {
         set_latency(&self.addr, 0)?;
         match want {
             // A new kong-sim rather than `/_sim/reset`: one that has held and freed
-            // 270,000 entities answers the same delete ~15% slower (its allocator's
-            // state), which the 20,000-service rows would charge to carl.
+            // 270,000 entities answered the same delete ~15% slower (its allocator's
+            // state; measured when kong-sim still ran on glibc's malloc), which the
+            // 20,000-service rows would charge to carl.
             Holds::Empty => {
                 self._sim = None;
                 let (sim, addr) = crate::start_sim(self.sim_bin)?;
@@ -508,20 +509,25 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     for &scenario in &o.scenarios {
         for &latency_ms in &o.latencies {
             for &parallelism in &o.parallelisms {
-                // Each size's runs of this combination.
-                let mut runs: Vec<Vec<Row>> = vec![Vec::new(); sizes.len()];
-                for size in &sizes {
-                    let row = size.row(scenario, latency_ms, parallelism);
-                    if row.bound_s() > o.max_bound_s {
-                        skipped.push(format!("{}: bound {:.0} s", row.label(), row.bound_s()));
-                    }
-                }
-                for _ in 0..o.runs {
-                    for (size, runs) in sizes.iter_mut().zip(&mut runs) {
+                // Each size's row of this combination, unless its bound is too long.
+                let planned: Vec<Option<Row>> = sizes
+                    .iter()
+                    .map(|size| {
                         let row = size.row(scenario, latency_ms, parallelism);
                         if row.bound_s() > o.max_bound_s {
-                            continue;
+                            skipped.push(format!("{}: bound {:.0} s", row.label(), row.bound_s()));
+                            return None;
                         }
+                        Some(row)
+                    })
+                    .collect();
+                // Each size's runs of this combination.
+                let mut runs: Vec<Vec<Row>> = vec![Vec::new(); sizes.len()];
+                for _ in 0..o.runs {
+                    for ((size, runs), planned) in sizes.iter_mut().zip(&mut runs).zip(&planned) {
+                        let Some(row) = planned.clone() else {
+                            continue;
+                        };
                         let row = size.measure(row)?;
                         println!(
                             "  {}: {:.2} s, {} requests (minimum {}), {:.0} MB",
